@@ -57,6 +57,13 @@ public sealed class GgufHeader
     /// <summary>Sum of all tensors' data bytes, without padding.</summary>
     public long TensorBytes => Tensors.Sum(t => t.SizeBytes);
 
+    /// <summary>
+    /// Parses the header of a whole GGUF file held in memory. Throws <see cref="GgufException"/>
+    /// for malformed input (in lenient mode, only for problems that stop the parse).
+    /// </summary>
+    public static GgufHeader Parse(ReadOnlySpan<byte> file, GgufParseMode mode = GgufParseMode.Strict) =>
+        GgufHeaderParser.Parse(file, mode);
+
     /// <summary>Absolute file offset of a tensor's first byte.</summary>
     public long AbsoluteOffset(GgufTensorInfo tensor) => DataOffset + (long)tensor.Offset;
 }
