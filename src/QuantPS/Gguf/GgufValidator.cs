@@ -30,6 +30,30 @@ public static partial class GgufValidator
         }
     }
 
+    /// <summary>The same checks for a remote file, reading only its header (and its shards' headers).</summary>
+    public static IReadOnlyList<GgufFinding> Validate(Uri uri, GgufRemoteOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(uri);
+        var lenient = new GgufRemoteOptions
+        {
+            HttpClient = options?.HttpClient,
+            InitialRangeBytes = options?.InitialRangeBytes ?? GgufRemoteOptions.DefaultInitialRangeBytes,
+            MaxHeaderBytes = options?.MaxHeaderBytes ?? GgufRemoteOptions.DefaultMaxHeaderBytes,
+            Timeout = options?.Timeout ?? new GgufRemoteOptions().Timeout,
+            BytesRead = options?.BytesRead,
+            Mode = GgufParseMode.Lenient,
+        };
+        try
+        {
+            using var model = GgufModel.OpenRemote(uri, lenient, cancellationToken);
+            return Inspect(model);
+        }
+        catch (GgufException e)
+        {
+            return [AsFinding(e)];
+        }
+    }
+
     /// <summary>The findings for a model that has been opened (leniently, to see everything).</summary>
     public static IReadOnlyList<GgufFinding> Inspect(GgufModel model)
     {
