@@ -1,0 +1,46 @@
+namespace QuantPS.Kernels.Formats;
+
+// K-quants: 256-value super-blocks split into 16 or 8 sub-blocks with their own quantized scales.
+
+[GgmlBlock(10, "Q2_K", "q2_K", blockSize: 256, typeSize: 84)]
+[SubScales("Scales", bits: 4, count: 16, WithMins = true)]
+[Quants("Qs", bits: 2, count: 256)]
+[Scale("D", NumberFormat.F16)]
+[Min("DMin", NumberFormat.F16)]
+public partial struct BlockQ2_K;
+
+[GgmlBlock(11, "Q3_K", "q3_K", blockSize: 256, typeSize: 110)]
+[HighBits("HMask", bits: 1, count: 256)]
+[Quants("Qs", bits: 2, count: 256)]
+[SubScales("Scales", bits: 6, count: 16)]
+[Scale("D", NumberFormat.F16)]
+public partial struct BlockQ3_K;
+
+[GgmlBlock(12, "Q4_K", "q4_K", blockSize: 256, typeSize: 144)]
+[Scale("D", NumberFormat.F16)]
+[Min("DMin", NumberFormat.F16)]
+[SubScales("Scales", bits: 6, count: 8, WithMins = true)]
+[Quants("Qs", bits: 4, count: 256)]
+public partial struct BlockQ4_K;
+
+[GgmlBlock(13, "Q5_K", "q5_K", blockSize: 256, typeSize: 176)]
+[Scale("D", NumberFormat.F16)]
+[Min("DMin", NumberFormat.F16)]
+[SubScales("Scales", bits: 6, count: 8, WithMins = true)]
+[HighBits("Qh", bits: 1, count: 256)]
+[Quants("Qs", bits: 4, count: 256)]
+public partial struct BlockQ5_K;
+
+[GgmlBlock(14, "Q6_K", "q6_K", blockSize: 256, typeSize: 210)]
+[Quants("Ql", bits: 4, count: 256)]
+[HighBits("Qh", bits: 2, count: 256)]
+[SubScales("Scales", bits: 8, count: 16, Signed = true)]
+[Scale("D", NumberFormat.F16)]
+public partial struct BlockQ6_K;
+
+// Activation format of the K-quants and IQ types; BSums holds the sum of each 16 quants.
+[GgmlBlock(15, "Q8_K", "q8_K", blockSize: 256, typeSize: 292)]
+[Scale("D", NumberFormat.F32)]
+[Quants("Qs", bits: 8, count: 256, Signed = true)]
+[GroupSums("BSums", bits: 16, count: 16, Signed = true)]
+public partial struct BlockQ8_K;

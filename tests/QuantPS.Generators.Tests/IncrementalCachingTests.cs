@@ -1,0 +1,180 @@
+using System.Collections;
+using System.Reflection;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using QuantPS.Generators;
+
+namespace QuantPS.Generators.Tests;
+
+/// <summary>
+/// The pipeline's models are plain data, so edits that do not touch a description leave every
+/// step cached, and edits that do touch one redo only what depends on it.
+/// </summary>
+public sealed class IncrementalCachingTests
+{
+    private const string Formats = """
+        namespace QuantPS.Kernels.Formats;
+
+        [GgmlBlock(1, "F16", "f16", blockSize: 1, typeSize: 2)]
+        [Element("Value", NumberFormat.F16)]
+        public partial struct ElementF16;
+
+        [GgmlBlock(2, "Q4_0", "q4_0", blockSize: 32, typeSize: 18)]
+        [Scale("D", NumberFormat.F16)]
+        [Quants("Qs", bits: 4, count: 32)]
+        public partial struct BlockQ4_0;
+
+        [RetiredGgmlType(4, "Q4_2")]
+        [RetiredGgmlType(5, "Q4_3")]
+        internal static class Retired;
+        """;
+
+    private const string Unrelated = """
+        namespace QuantPS.Kernels;
+
+        internal static class Helper
+        {
+            public static int Twice(int value) => value * 2;
+        }
+        """;
+
+    private static readonly IncrementalStepRunReason[] CachedReasons =
+        { IncrementalStepRunReason.Cached, IncrementalStepRunReason.Unchanged };
+
+    [Fact]
+    public void Adding_an_unrelated_file_leaves_every_step_cached()
+    {
+        var (driver, compilation) = RunOnce();
+
+        var edited = compilation.AddSyntaxTrees(GeneratorHarness.Parse("namespace Other; public sealed class Extra { }", "Extra.cs"));
+        var result = driver.RunGenerators(edited, TestContext.Current.CancellationToken).GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+    }
+
+    [Fact]
+    public void Editing_an_unrelated_method_body_leaves_every_step_cached()
+    {
+        var (driver, compilation) = RunOnce();
+
+        var oldTree = compilation.SyntaxTrees.Single(tree => tree.FilePath == "Unrelated.cs");
+        var newTree = GeneratorHarness.Parse(Unrelated.Replace("value * 2", "value + value", StringComparison.Ordinal), "Unrelated.cs");
+        var result = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, newTree), TestContext.Current.CancellationToken)
+            .GetRunResult().Results.Single();
+
+        AssertAllCached(result);
+    }
+
+    [Fact]
+    public void Renaming_a_field_redoes_its_block_but_not_the_type_table()
+    {
+        var (driver, compilation) = RunOnce();
+
+        var oldTree = compilation.SyntaxTrees.Single(tree => tree.FilePath == "Formats.cs");
+        var newTree = GeneratorHarness.Parse(Formats.Replace("\"Qs\"", "\"Quants\"", StringComparison.Ordinal), "Formats.cs");
+        var result = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, newTree), TestContext.Current.CancellationToken)
+            .GetRunResult().Results.Single();
+
+        var blockReasons = Reasons(result, GgmlBlockGenerator.BlockDescriptionsStep);
+        Assert.Contains(IncrementalStepRunReason.Modified, blockReasons);
+        Assert.All(Reasons(result, GgmlBlockGenerator.TypeTableStep), reason => Assert.Contains(reason, CachedReasons));
+    }
+
+    [Fact]
+    public void Changing_a_type_size_redoes_the_type_table()
+    {
+        var (driver, compilation) = RunOnce();
+
+        var oldTree = compilation.SyntaxTrees.Single(tree => tree.FilePath == "Formats.cs");
+        var source = Formats.Replace("blockSize: 32, typeSize: 18", "blockSize: 64, typeSize: 34", StringComparison.Ordinal)
+            .Replace("count: 32", "count: 64", StringComparison.Ordinal);
+        var newTree = GeneratorHarness.Parse(source, "Formats.cs");
+        var result = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, newTree), TestContext.Current.CancellationToken)
+            .GetRunResult().Results.Single();
+
+        Assert.Empty(result.Diagnostics);
+        Assert.Contains(IncrementalStepRunReason.Modified, Reasons(result, GgmlBlockGenerator.TypeTableStep));
+    }
+
+    [Fact]
+    public void Step_outputs_hold_no_symbols_syntax_or_compilations()
+    {
+        var (driver, _) = RunOnce();
+        var result = driver.GetRunResult().Results.Single();
+
+        foreach (var stepName in GgmlBlockGenerator.TrackedSteps)
+        {
+            foreach (var step in result.TrackedSteps[stepName])
+            {
+                foreach (var (value, _) in step.Outputs)
+                {
+                    AssertPlainData(value, stepName);
+                }
+            }
+        }
+    }
+
+    private static (GeneratorDriver Driver, CSharpCompilation Compilation) RunOnce()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(new[]
+        {
+            GeneratorHarness.Parse(Formats, "Formats.cs"),
+            GeneratorHarness.Parse(Unrelated, "Unrelated.cs"),
+        });
+        var driver = GeneratorHarness.CreateDriver(trackSteps: true).RunGenerators(compilation, TestContext.Current.CancellationToken);
+        var first = driver.GetRunResult().Results.Single();
+        Assert.Null(first.Exception);
+        Assert.Empty(first.Diagnostics);
+        return (driver, compilation);
+    }
+
+    private static void AssertAllCached(GeneratorRunResult result)
+    {
+        foreach (var stepName in GgmlBlockGenerator.TrackedSteps)
+        {
+            var reasons = Reasons(result, stepName);
+            Assert.NotEmpty(reasons);
+            Assert.All(reasons, reason => Assert.True(CachedReasons.Contains(reason), $"{stepName} output was {reason}"));
+        }
+
+        var outputReasons = result.TrackedOutputSteps.SelectMany(step => step.Value).SelectMany(run => run.Outputs).Select(output => output.Reason);
+        Assert.All(outputReasons, reason => Assert.Equal(IncrementalStepRunReason.Cached, reason));
+    }
+
+    private static IReadOnlyList<IncrementalStepRunReason> Reasons(GeneratorRunResult result, string stepName)
+    {
+        Assert.True(result.TrackedSteps.ContainsKey(stepName), $"step {stepName} was not tracked");
+        return result.TrackedSteps[stepName].SelectMany(step => step.Outputs).Select(output => output.Reason).ToList();
+    }
+
+    /// <summary>Walks a model: anything holding a symbol, node or compilation would defeat caching and leak memory.</summary>
+    private static void AssertPlainData(object? value, string path)
+    {
+        switch (value)
+        {
+            case null or string or ValueType when value is not IEnumerable:
+                Assert.False(value is Location, $"{path} holds a Location");
+                return;
+            case ISymbol or SyntaxNode or SyntaxTree or Compilation or SemanticModel or Location:
+                Assert.Fail($"{path} holds a {value.GetType().Name}");
+                return;
+            case IEnumerable items:
+                var index = 0;
+                foreach (var item in items)
+                {
+                    AssertPlainData(item, $"{path}[{index++}]");
+                }
+
+                return;
+        }
+
+        Assert.True(value.GetType().Namespace?.StartsWith("QuantPS.Generators", StringComparison.Ordinal), $"{path} holds a {value.GetType()}");
+        foreach (var property in value.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length == 0)
+            {
+                AssertPlainData(property.GetValue(value), $"{path}.{property.Name}");
+            }
+        }
+    }
+}
