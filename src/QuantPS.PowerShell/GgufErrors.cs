@@ -49,6 +49,11 @@ internal static class GgufErrors
     /// </summary>
     private static ErrorCategory RemoteCategory(Exception exception)
     {
+        if (exception is GgufException { HttpStatus: { } status })
+        {
+            return status is 401 or 403 ? ErrorCategory.PermissionDenied : ErrorCategory.ResourceUnavailable;
+        }
+
         for (var e = exception.InnerException; e is not null; e = e.InnerException)
         {
             if (e is HttpRequestException { StatusCode: not null })

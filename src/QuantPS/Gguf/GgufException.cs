@@ -50,6 +50,9 @@ public sealed class GgufException : Exception
         Subject = subject;
     }
 
+    /// <summary>For remote reads the server refused: the HTTP status it answered.</summary>
+    public int? HttpStatus { get; init; }
+
     /// <summary>The metadata key or tensor name concerned, where there is one.</summary>
     public string? Subject { get; }
 
@@ -64,5 +67,5 @@ public sealed class GgufException : Exception
     public string ErrorId => "Gguf" + Kind;
 
     internal GgufException WithPath(string path) =>
-        Path is not null ? this : new GgufException(Kind, $"{path}: {Message}", path, Offset, InnerException, Subject);
+        Path is not null ? this : new GgufException(Kind, $"{path}: {Message}", path, Offset, InnerException, Subject) { HttpStatus = HttpStatus };
 }

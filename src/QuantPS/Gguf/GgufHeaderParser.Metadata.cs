@@ -75,9 +75,14 @@ internal sealed unsafe partial class GgufHeaderParser
         var countAt = _pos;
         long count = _v1 ? ReadUInt32() : ReadInt64();
         var minimum = GgufValueTypes.MinimumWireSize(elementType, _v1);
-        if (count < 0 || count > MaxArrayElements || count > Remaining / minimum)
+        if (count < 0 || count > MaxArrayElements)
         {
-            Fail(GgufErrorKind.LengthOutOfRange, key, $"Key '{key}' declares an array of {count} {elementType} values, more than the {Remaining} bytes left in the file could hold.", countAt);
+            Fail(GgufErrorKind.LengthOutOfRange, key, $"Key '{key}' declares an array of {count} {elementType} values: over the 2^30 elements any GGUF array may have.", countAt);
+        }
+
+        if (count > Remaining / minimum)
+        {
+            Fail(GgufErrorKind.Truncated, key, $"Key '{key}' declares an array of {count} {elementType} values, but only {Remaining} bytes of the file are left to hold them. Is the download incomplete?", countAt);
         }
 
         if (elementType == GgufValueType.Array && depth == 0)

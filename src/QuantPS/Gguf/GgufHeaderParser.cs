@@ -147,9 +147,14 @@ internal sealed unsafe partial class GgufHeaderParser
     {
         var at = _pos;
         long count = _v1 ? ReadUInt32() : ReadInt64();
-        if (count < 0 || count > Remaining / minimumBytesEach)
+        if (count < 0 || count > MaxArrayElements)
         {
-            Fail(GgufErrorKind.LengthOutOfRange, null, $"The {what} is {count}, more than the {Remaining} bytes left in the file could hold.", at);
+            Fail(GgufErrorKind.LengthOutOfRange, null, $"The {what} is {count}: not a count any GGUF file holds.", at);
+        }
+
+        if (count > Remaining / minimumBytesEach)
+        {
+            Fail(GgufErrorKind.Truncated, null, $"The {what} is {count}, but only {Remaining} bytes of the file are left to hold them. Is the download incomplete?", at);
         }
 
         return count;
@@ -300,7 +305,11 @@ internal sealed unsafe partial class GgufHeaderParser
             var available = (ulong)(_fileLength - dataOffset);
             if (start > available || (ulong)tensor.SizeBytes > available - start)
             {
-                Fail(GgufErrorKind.TensorOutOfBounds, tensor.Name, $"Tensor '{tensor.Name}' needs bytes {dataOffset + (decimal)offset}..{dataOffset + (decimal)offset + tensor.SizeBytes} but the file ends at {_fileLength}. Is the download incomplete?", null);
+                // Packed as llama.cpp requires, the table itself is consistent: the file is shorter than it says.
+                var truncated = offset == (ulong)expected;
+                Fail(truncated ? GgufErrorKind.Truncated : GgufErrorKind.TensorOutOfBounds, tensor.Name,
+                    $"Tensor '{tensor.Name}' needs bytes {dataOffset + (decimal)offset}..{dataOffset + (decimal)offset + tensor.SizeBytes} but the file ends at {_fileLength}." +
+                    (truncated ? " Is the download incomplete?" : string.Empty), null);
             }
 
             var padded = AlignUp(tensor.SizeBytes, alignment);
@@ -316,9 +325,14 @@ internal sealed unsafe partial class GgufHeaderParser
     {
         var at = _pos;
         long length = _v1 ? ReadUInt32() : ReadInt64();
-        if (length < 0 || length > MaxStringBytes || length > Remaining)
+        if (length < 0 || length > MaxStringBytes)
         {
-            Fail(GgufErrorKind.LengthOutOfRange, subject, $"A string of {length} bytes at offset {at} ({subject}) is longer than the {Remaining} bytes left in the file.", at);
+            Fail(GgufErrorKind.LengthOutOfRange, subject, $"A string of {length} bytes at offset {at} ({subject}): over the 1 GiB any GGUF string may have.", at);
+        }
+
+        if (length > Remaining)
+        {
+            Fail(GgufErrorKind.Truncated, subject, $"A string of {length} bytes at offset {at} ({subject}) runs past the end of the file ({Remaining} bytes left). Is the download incomplete?", at);
         }
 
         if (length > 64L << 20)

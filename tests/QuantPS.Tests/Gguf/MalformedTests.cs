@@ -63,28 +63,35 @@ public sealed class MalformedTests
         Refused(new RawGguf().Magic().U32(3).I64(0).ToArray(), GgufErrorKind.Truncated);
 
     /// <summary>CVE-2025-53630 and kin: counts that claim more entries than the file has bytes for.</summary>
+    /// <summary>
+    /// Counts and lengths past GGUF's caps (2^30, as llama.cpp) are corrupt; plausible ones the file is
+    /// too short for mean the file was cut (an interrupted download). Either way nothing is allocated.
+    /// </summary>
     [Theory]
-    [InlineData(long.MaxValue, 0L)]
-    [InlineData(0L, long.MaxValue)]
-    [InlineData(-1L, 0L)]
-    [InlineData(1L << 40, 0L)]
-    public void Counts_larger_than_the_file_could_hold_are_refused_before_allocating(long tensors, long kvs) =>
-        Refused(new RawGguf().Header(3, tensors, kvs).Zeros(64).ToArray(), GgufErrorKind.LengthOutOfRange);
+    [InlineData(long.MaxValue, 0L, GgufErrorKind.LengthOutOfRange)]
+    [InlineData(0L, long.MaxValue, GgufErrorKind.LengthOutOfRange)]
+    [InlineData(-1L, 0L, GgufErrorKind.LengthOutOfRange)]
+    [InlineData(1L << 40, 0L, GgufErrorKind.LengthOutOfRange)]
+    [InlineData(1L << 29, 0L, GgufErrorKind.Truncated)]
+    [InlineData(0L, 1000L, GgufErrorKind.Truncated)]
+    public void Counts_larger_than_the_file_could_hold_are_refused_before_allocating(long tensors, long kvs, GgufErrorKind kind) =>
+        Refused(new RawGguf().Header(3, tensors, kvs).Zeros(64).ToArray(), kind);
 
     [Theory]
-    [InlineData(ulong.MaxValue)]
-    [InlineData(1UL << 31)]
-    [InlineData(65UL)]
-    public void A_string_longer_than_the_rest_of_the_file_is_refused(ulong length) =>
-        Refused(new RawGguf().Header(3, 0, 1).U64(length).Bytes(Encoding.ASCII.GetBytes("general.name")).Zeros(40).ToArray(), GgufErrorKind.LengthOutOfRange);
+    [InlineData(ulong.MaxValue, GgufErrorKind.LengthOutOfRange)]
+    [InlineData(1UL << 31, GgufErrorKind.LengthOutOfRange)]
+    [InlineData(1UL << 29, GgufErrorKind.Truncated)]
+    [InlineData(65UL, GgufErrorKind.Truncated)]
+    public void A_string_longer_than_the_rest_of_the_file_is_refused(ulong length, GgufErrorKind kind) =>
+        Refused(new RawGguf().Header(3, 0, 1).U64(length).Bytes(Encoding.ASCII.GetBytes("general.name")).Zeros(40).ToArray(), kind);
 
     [Theory]
-    [InlineData(4u, 1UL << 29)]       // 2 GiB of uint32 in a 100-byte file
-    [InlineData(10u, 1UL << 62)]      // count × 8 overflows 64 bits
-    [InlineData(8u, ulong.MaxValue)]  // negative as int64
-    [InlineData(0u, (1UL << 30) + 1)] // beyond llama.cpp's array cap even if the file were large
-    public void An_array_longer_than_the_file_could_hold_is_refused(uint elementType, ulong count) =>
-        Refused(new RawGguf().Header(3, 0, 1).Str("a").U32(9).U32(elementType).U64(count).Zeros(64).ToArray(), GgufErrorKind.LengthOutOfRange);
+    [InlineData(4u, 1UL << 29, GgufErrorKind.Truncated)]          // 2 GiB of uint32 in a 100-byte file
+    [InlineData(10u, 1UL << 62, GgufErrorKind.LengthOutOfRange)]  // count × 8 overflows 64 bits
+    [InlineData(8u, ulong.MaxValue, GgufErrorKind.LengthOutOfRange)] // negative as int64
+    [InlineData(0u, (1UL << 30) + 1, GgufErrorKind.LengthOutOfRange)] // beyond llama.cpp's array cap even if the file were large
+    public void An_array_longer_than_the_file_could_hold_is_refused(uint elementType, ulong count, GgufErrorKind kind) =>
+        Refused(new RawGguf().Header(3, 0, 1).Str("a").U32(9).U32(elementType).U64(count).Zeros(64).ToArray(), kind);
 
     [Fact]
     public void Arrays_nested_without_end_are_refused_without_deep_recursion()
@@ -163,7 +170,7 @@ public sealed class MalformedTests
         // 2^62 F32 values fit an int64 count, but not an int64 byte size.
         Refused(new RawGguf().Header(3, 1, 0).TensorInfo("w", [1L << 31, 1L << 31], F32, 0).PadTo(32).Zeros(32).ToArray(), GgufErrorKind.TensorSizeOverflow);
         // A size that fits 64 bits but not the file: refused by the bounds check, not allocated.
-        Refused(new RawGguf().Header(3, 1, 0).TensorInfo("w", [1L << 40], F32, 0).PadTo(32).Zeros(32).ToArray(), GgufErrorKind.TensorOutOfBounds);
+        Refused(new RawGguf().Header(3, 1, 0).TensorInfo("w", [1L << 40], F32, 0).PadTo(32).Zeros(32).ToArray(), GgufErrorKind.Truncated);
     }
 
     [Theory]
@@ -194,12 +201,19 @@ public sealed class MalformedTests
         Refused(Two(128).ToArray(), GgufErrorKind.TensorGap);
     }
 
-    /// <summary>Ollama's CVE-2026-7482 shape: a tensor whose offset plus size runs past the end of the file.</summary>
+    /// <summary>
+    /// Ollama's CVE-2026-7482 shape: a tensor whose offset plus size runs past the end of the file.
+    /// With the table packed as llama.cpp requires, the file is shorter than it says (Truncated);
+    /// with offsets out of place (read leniently), the tensor is out of bounds.
+    /// </summary>
     [Fact]
     public void Tensor_data_past_the_end_of_the_file_is_refused()
     {
-        Refused(OneTensor(values: 8).Zeros(31).ToArray(), GgufErrorKind.TensorOutOfBounds);
-        Refused(OneTensor(values: 1L << 20).Zeros(32).ToArray(), GgufErrorKind.TensorOutOfBounds);
+        Refused(OneTensor(values: 8).Zeros(31).ToArray(), GgufErrorKind.Truncated);
+        Refused(OneTensor(values: 1L << 20).Zeros(32).ToArray(), GgufErrorKind.Truncated);
+        var misplaced = new RawGguf().Header(3, 2, 0).TensorInfo("a", [8], F32, 0).TensorInfo("b", [8], F32, 4096).PadTo(32).Zeros(64).ToArray();
+        var outOfBounds = Assert.Throws<GgufException>(() => GgufHeaderParser.Parse(misplaced, GgufParseMode.Lenient));
+        Assert.Equal(GgufErrorKind.TensorOutOfBounds, outOfBounds.Kind);
         Refused(new RawGguf().Header(3, 1, 0).TensorInfo("w", [8], F32, ulong.MaxValue - 31).PadTo(32).Zeros(32).ToArray(), GgufErrorKind.TensorGap);
         Refused(new RawGguf().Header(3, 1, 0).TensorInfo("w", [8], F32, ulong.MaxValue - 30).PadTo(32).Zeros(32).ToArray(), GgufErrorKind.TensorMisaligned);
         // the data section itself starts past the end

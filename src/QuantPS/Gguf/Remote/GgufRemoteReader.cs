@@ -266,7 +266,7 @@ internal sealed class GgufRemoteReader : IDisposable
     private GgufException StatusError(HttpResponseMessage response)
     {
         var status = $"{(int)response.StatusCode} {response.ReasonPhrase}".TrimEnd();
-        return response.StatusCode switch
+        var error = response.StatusCode switch
         {
             HttpStatusCode.NotFound or HttpStatusCode.Gone =>
                 new GgufException(GgufErrorKind.FileNotFound, $"{_location}: the server answered {status}: no such file. Check the URL.", _location),
@@ -274,6 +274,7 @@ internal sealed class GgufRemoteReader : IDisposable
                 Remote($"the server answered {status}: the file needs authorization. Pass an HttpClient that sends credentials in GgufRemoteOptions.HttpClient."),
             _ => Remote($"the server answered {status}."),
         };
+        return new GgufException(error.Kind, error.Message, error.Path, error.Offset, error.InnerException, error.Subject) { HttpStatus = (int)response.StatusCode };
     }
 
     private GgufException Remote(string what, Exception? inner = null) =>
