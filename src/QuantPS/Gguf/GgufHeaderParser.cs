@@ -133,7 +133,7 @@ internal sealed unsafe partial class GgufHeaderParser
         if (version == 1)
         {
             _v1 = true;
-            AddFinding("GgufVersion1", GgufSeverity.Incompatible, null, "GGUF version 1 (32-bit counts): current llama.cpp refuses it. Rewrite it as version 3 (Copy-Gguf / the GGUF writer).", 4);
+            AddFinding("GgufVersion1", GgufSeverity.Incompatible, null, "GGUF version 1 (32-bit counts): current llama.cpp refuses it. Rewrite it as version 3 (the engine's GgufWriter.Copy does, byte for byte in content).", 4);
         }
 
         return version;
