@@ -5,6 +5,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using QuantPS.Generators.Kernels;
 using QuantPS.Generators.Model;
 
 namespace QuantPS.Generators;
@@ -27,7 +28,7 @@ internal static class BlockReader
         {
             var failure = DiagnosticInfo.Create(Diagnostics.GeneratorFailure, fallbackLocation, symbol.Name, exception.GetType().Name + ": " + exception.Message);
             return new BlockModel(
-                "", symbol.Name, 0, "", "", 0, 0, false, EquatableArray<FieldModel>.Empty, fallbackLocation,
+                "", symbol.Name, 0, "", "", 0, 0, false, EquatableArray<FieldModel>.Empty, Kernel: null, fallbackLocation,
                 HeaderIsValid: false, CanEmitStruct: false, new[] { failure }.ToEquatableArray());
         }
     }
@@ -53,6 +54,7 @@ internal static class BlockReader
         var header = ReadHeader(symbol.Name, blockAttribute, location, diagnostics);
         var fields = ReadFields(symbol, diagnostics, cancellationToken);
         var isQuantized = !(fields.Count == 1 && fields[0].Kind == FieldKind.Element);
+        var kernel = KernelSpecReader.Read(symbol, diagnostics, cancellationToken);
 
         if (header.IsValid && diagnostics.Count == 0)
         {
@@ -62,7 +64,7 @@ internal static class BlockReader
         var ns = symbol.ContainingNamespace.IsGlobalNamespace ? "" : symbol.ContainingNamespace.ToDisplayString();
         return new BlockModel(
             ns, symbol.Name, header.Id, header.Name, header.GgmlName, header.BlockSize, header.TypeSize, isQuantized,
-            fields.ToEquatableArray(), location, header.IsValid, canEmitStruct, diagnostics.ToEquatableArray());
+            fields.ToEquatableArray(), kernel, location, header.IsValid, canEmitStruct, diagnostics.ToEquatableArray());
     }
 
     private static Header ReadHeader(string structName, AttributeData attribute, LocationInfo? location, List<DiagnosticInfo> diagnostics)

@@ -54,10 +54,36 @@ internal static class Diagnostics
         "The block-format generator failed",
         "The block-format generator failed on '{0}': {1}");
 
+    public static readonly DiagnosticDescriptor InvalidReconstruction = Error(
+        "QPSG010",
+        "Reconstruction does not fit the block's fields",
+        "'{0}' cannot rebuild its values as declared: {1}");
+
+    public static readonly DiagnosticDescriptor InvalidCodebook = Error(
+        "QPSG011",
+        "Invalid or missing codebook",
+        "Codebook '{0}' {1}");
+
+    public static readonly DiagnosticDescriptor InvalidActivation = Error(
+        "QPSG012",
+        "Invalid activation pairing",
+        "'{0}' pairs with activation type '{1}', which {2}");
+
+    public static readonly DiagnosticDescriptor InvalidQuantizer = Error(
+        "QPSG013",
+        "Activation quantizer does not fit the block's fields",
+        "'{0}' cannot be quantized by rule {1}: {2}");
+
+    public static readonly DiagnosticDescriptor NoKernelRecipe = Error(
+        "QPSG014",
+        "No kernel family emits this description",
+        "No kernel family emits {0} for '{1}' ({2}); add a recipe under generators/QuantPS.Generators/Kernels");
+
     private static readonly Dictionary<string, DiagnosticDescriptor> Descriptors = new[]
     {
         TypeSizeMismatch, ValueCountMismatch, DuplicateId, DuplicateName, InvalidField,
         InvalidDeclaration, UnknownFieldKind, NotPartialStruct, GeneratorFailure,
+        InvalidReconstruction, InvalidCodebook, InvalidActivation, InvalidQuantizer, NoKernelRecipe,
     }.ToDictionary(descriptor => descriptor.Id);
 
     public static DiagnosticDescriptor ById(string id) => Descriptors[id];

@@ -92,7 +92,7 @@ internal static class FieldReader
 
         return new FieldModel(
             name, kind, format, storage.Bytes * 8, Count: 1, Signed: false, WithMins: false, ValuesPerIndex: 0, PerByte: 0,
-            Lookup: null, storage.StorageType, BufferLength: 0, storage.Bytes, ValuesCarried: kind == FieldKind.Element ? 1 : 0, location);
+            Lookup: null, Order: "Sequential", storage.StorageType, BufferLength: 0, storage.Bytes, ValuesCarried: kind == FieldKind.Element ? 1 : 0, location);
     }
 
     private static FieldModel? ReadTrits(string name, AttributeArguments args, LocationInfo? location, List<string> problems)
@@ -128,7 +128,7 @@ internal static class FieldReader
 
         return new FieldModel(
             name, FieldKind.Trits, "Integer", Bits: 0, count, Signed: false, WithMins: false, ValuesPerIndex: 0, perByte,
-            Lookup: null, "byte", bytes, bytes, ValuesCarried: count, location);
+            Lookup: null, Order: "Sequential", "byte", bytes, bytes, ValuesCarried: count, location);
     }
 
     private static FieldModel? ReadPacked(FieldKind kind, string name, AttributeArguments args, LocationInfo? location, List<string> problems)
@@ -141,6 +141,7 @@ internal static class FieldReader
         var valuesPerIndex = kind == FieldKind.GridIndex ? args.GetInt32("valuesPerIndex", 0) : 0;
         var format = args.GetEnumMemberName("Format") ?? "Integer";
         var lookup = args.GetString("Codebook") ?? args.GetString("Grid");
+        var order = args.GetEnumMemberName("Order") ?? "Sequential";
 
         if (bits is < 1 or > 64)
         {
@@ -196,7 +197,7 @@ internal static class FieldReader
         };
 
         return new FieldModel(
-            name, kind, format, bits, count, signed, withMins, valuesPerIndex, PerByte: 0, lookup,
+            name, kind, format, bits, count, signed, withMins, valuesPerIndex, PerByte: 0, lookup, order,
             StorageType(wordBits, signed && bits == wordBits), length, length * (wordBits / 8), values, location);
     }
 

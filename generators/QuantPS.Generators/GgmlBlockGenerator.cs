@@ -6,6 +6,7 @@ using System.Threading;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
+using QuantPS.Generators.Kernels;
 using QuantPS.Generators.Model;
 
 namespace QuantPS.Generators;
@@ -28,9 +29,12 @@ public sealed class GgmlBlockGenerator : IIncrementalGenerator
     public const string BlockDescriptionsStep = "BlockDescriptions";
     public const string RetiredTypesStep = "RetiredTypes";
     public const string TypeTableStep = "TypeTable";
+    public const string CodebooksStep = "Codebooks";
+    public const string KernelPlanStep = "KernelPlan";
+    public const string KernelModelsStep = "KernelModels";
 
     public static readonly ImmutableArray<string> TrackedSteps =
-        ImmutableArray.Create(BlockDescriptionsStep, RetiredTypesStep, TypeTableStep);
+        ImmutableArray.Create(BlockDescriptionsStep, RetiredTypesStep, TypeTableStep, CodebooksStep, KernelPlanStep, KernelModelsStep);
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
@@ -49,15 +53,48 @@ public sealed class GgmlBlockGenerator : IIncrementalGenerator
             .SelectMany(static (entries, _) => entries)
             .WithTrackingName(RetiredTypesStep);
 
+        var codebooks = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                KernelSpecReader.CodebookAttributeName,
+                static (node, _) => node is TypeDeclarationSyntax,
+                KernelSpecReader.ReadCodebooks)
+            .WithTrackingName(CodebooksStep);
+
+        // Kernels are planned across all types (pairings, codebooks), then emitted one file per type,
+        // so an edit to one description re-emits only that type's kernels.
+        var plan = blocks.Collect()
+            .Combine(codebooks.Collect())
+            .Select(static (pair, _) => KernelPlanner.Plan(pair.Left, pair.Right))
+            .WithTrackingName(KernelPlanStep);
+
+        var kernels = plan
+            .SelectMany(static (plan, _) => plan.Kernels)
+            .WithTrackingName(KernelModelsStep);
+
         var table = blocks.Collect()
             .Combine(retired.Collect())
-            .Select(static (pair, _) => TypeTableBuilder.Build(pair.Left, pair.Right))
+            .Combine(plan.Select(static (plan, _) => plan.Summaries))
+            .Select(static (pair, _) => TypeTableBuilder.Build(pair.Left.Left, pair.Left.Right, pair.Right))
             .WithTrackingName(TypeTableStep);
 
         context.RegisterSourceOutput(blocks, EmitBlock);
         context.RegisterSourceOutput(retired, static (production, old) => Report(production, old.Diagnostics));
         context.RegisterSourceOutput(table, EmitTable);
+        context.RegisterSourceOutput(plan.Select(static (plan, _) => (plan.Diagnostics, HasKernels: plan.Kernels.Count > 0)), EmitPlan);
+        context.RegisterSourceOutput(kernels, EmitKernels);
     }
+
+    private static void EmitPlan(SourceProductionContext production, (EquatableArray<DiagnosticInfo> Diagnostics, bool HasKernels) plan)
+    {
+        Report(production, plan.Diagnostics);
+        if (plan.HasKernels)
+        {
+            Guard(production, "kernel support", () => production.AddSource(KernelSupportEmitter.HintName, KernelSupportEmitter.Emit()));
+        }
+    }
+
+    private static void EmitKernels(SourceProductionContext production, KernelModel model) =>
+        Guard(production, model.Name + " kernels", () => production.AddSource(KernelClassEmitter.HintName(model), KernelClassEmitter.Emit(model)));
 
     private static void EmitBlock(SourceProductionContext production, BlockModel block)
     {

@@ -20,10 +20,29 @@ internal sealed class SourceWriter
         return this;
     }
 
+    /// <summary>Writes a multi-line template at the current indentation (lines split on '\n').</summary>
+    public SourceWriter Lines(string text)
+    {
+        foreach (var line in text.Replace("\r\n", "\n").Split('\n'))
+        {
+            Line(line.TrimEnd());
+        }
+
+        return this;
+    }
+
     /// <summary>Writes <paramref name="header"/> and an opening brace; dispose to close it.</summary>
     public IDisposable Block(string header)
     {
         Line(header).Line("{");
+        depth++;
+        return new Closer(this, "}");
+    }
+
+    /// <summary>Writes an opening brace under the line before (a method's signature); dispose to close it.</summary>
+    public IDisposable Braces()
+    {
+        Line("{");
         depth++;
         return new Closer(this, "}");
     }

@@ -9,8 +9,9 @@ namespace QuantPS.Generators;
 /// <summary>Joins every block and retired id into one table, rejecting ids and names used twice.</summary>
 internal static class TypeTableBuilder
 {
-    public static TypeTableModel Build(ImmutableArray<BlockModel> blocks, ImmutableArray<RetiredModel> retired)
+    public static TypeTableModel Build(ImmutableArray<BlockModel> blocks, ImmutableArray<RetiredModel> retired, EquatableArray<KernelSummary> kernels)
     {
+        var kernelsByName = kernels.ToDictionary(kernel => kernel.Name, StringComparer.Ordinal);
         var diagnostics = new List<DiagnosticInfo>();
         var idOwners = new Dictionary<uint, string>();
         var nameOwners = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -31,7 +32,8 @@ internal static class TypeTableBuilder
         {
             if (Claim(block.Id, new[] { block.Name, block.GgmlName }, block.StructName, block.Location, idOwners, nameOwners, diagnostics))
             {
-                typeEntries.Add(new TypeEntry(block.Id, block.Name, block.GgmlName, block.BlockSize, block.TypeSize, block.IsQuantized, block.FullStructName));
+                kernelsByName.TryGetValue(block.Name, out var kernel);
+                typeEntries.Add(new TypeEntry(block.Id, block.Name, block.GgmlName, block.BlockSize, block.TypeSize, block.IsQuantized, block.FullStructName, kernel));
             }
         }
 

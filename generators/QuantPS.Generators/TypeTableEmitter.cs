@@ -44,7 +44,8 @@ internal static class TypeTableEmitter
         foreach (var type in table.Types)
         {
             var quantized = type.IsQuantized ? "true" : "false";
-            writer.Line($"            new GgmlTypeInfo(GgmlType.{type.Name}, \"{type.Name}\", \"{type.GgmlName}\", {Text(type.BlockSize)}, {Text(type.TypeSize)}, {quantized}),");
+            var info = $"            new GgmlTypeInfo(GgmlType.{type.Name}, \"{type.Name}\", \"{type.GgmlName}\", {Text(type.BlockSize)}, {Text(type.TypeSize)}, {quantized})";
+            writer.Line(type.Kernels is { } kernels ? info + KernelInitializer(kernels) + "," : info + ",");
         }
 
         writer
@@ -116,9 +117,69 @@ internal static class TypeTableEmitter
             .Line()
             .Line("            return byName;")
             .Line("        }")
-            .Line("    }")
-            .Line("}");
+            .Line("    }");
+        EmitCatalog(writer, table);
+        writer.Line("}");
         return writer.ToString();
+    }
+
+    /// <summary>Every width of every generated kernel by type, for tests and benchmarks (GgmlTypeInfo holds the dispatched ones).</summary>
+    private static void EmitCatalog(SourceWriter writer, TypeTableModel table)
+    {
+        var withKernels = table.Types.Where(type => type.Kernels is not null).ToList();
+        if (withKernels.Count == 0)
+        {
+            return;
+        }
+
+        writer
+            .Line()
+            .Line("    /// <summary>Each generated kernel at each <see cref=\"VectorWidth\"/>; null where a type has none.</summary>")
+            .Line("    public static class GgmlKernelCatalog")
+            .Line("    {");
+        foreach (var (kind, delegateType, flag) in new[] { ("Dequantize", "DequantizeRowKernel", 0), ("Dot", "DotKernel", 1), ("QuantizeActivation", "QuantizeRowKernel", 2) })
+        {
+            writer
+                .Line($"        public static {delegateType}? {kind}(GgmlType type, VectorWidth width) => type switch")
+                .Line("        {");
+            foreach (var type in withKernels)
+            {
+                var kernels = type.Kernels!;
+                var has = flag switch { 0 => kernels.HasDequantize, 1 => kernels.HasDot, _ => kernels.HasQuantizer };
+                if (has)
+                {
+                    writer.Line($"            GgmlType.{type.Name} => global::QuantPS.Kernels.Generated.{kernels.ClassName}.{kind}At(width),");
+                }
+            }
+
+            writer.Line("            _ => null,").Line("        };").Line();
+        }
+
+        writer.Line("    }");
+    }
+
+    /// <summary>The object initializer that hangs a type's generated kernels on its GgmlTypeInfo.</summary>
+    private static string KernelInitializer(KernelSummary kernels)
+    {
+        var owner = "global::QuantPS.Kernels.Generated." + kernels.ClassName + ".";
+        var parts = new System.Collections.Generic.List<string> { "ActivationType = GgmlType." + kernels.ActivationName };
+        if (kernels.HasDequantize)
+        {
+            parts.Add("Dequantize = " + owner + "Dequantize");
+            parts.Add("DequantizeReference = " + owner + "DequantizeReference");
+        }
+
+        if (kernels.HasDot)
+        {
+            parts.Add("Dot = " + owner + "Dot");
+        }
+
+        if (kernels.HasQuantizer)
+        {
+            parts.Add("QuantizeActivation = " + owner + "QuantizeActivation");
+        }
+
+        return " { " + string.Join(", ", parts) + " }";
     }
 
     private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);

@@ -14,6 +14,7 @@ public sealed class GgmlTypeInfo
         BlockSize = blockSize;
         TypeSize = typeSize;
         IsQuantized = isQuantized;
+        ActivationType = type;
     }
 
     public GgmlType Type { get; }
@@ -34,6 +35,27 @@ public sealed class GgmlTypeInfo
     public int TypeSize { get; }
 
     public bool IsQuantized { get; }
+
+    /// <summary>
+    /// The type activations are quantized to for <see cref="Dot"/> (ggml's vec_dot_type);
+    /// activation-only types (Q8_1, Q8_K) name themselves.
+    /// </summary>
+    public GgmlType ActivationType { get; internal init; }
+
+    /// <summary>Dequantizer at the widest vector width this process accelerates; null when not generated yet.</summary>
+    public DequantizeRowKernel? Dequantize { get; internal init; }
+
+    /// <summary>The scalar dequantizer, the oracle tests compare the vector paths with.</summary>
+    public DequantizeRowKernel? DequantizeReference { get; internal init; }
+
+    /// <summary>Activation quantizer (from_float), set on the activation types: F32, F16, BF16, Q8_0, Q8_1, Q8_K.</summary>
+    public QuantizeRowKernel? QuantizeActivation { get; internal init; }
+
+    /// <summary>Dot product against a row of <see cref="ActivationType"/>, widest width available.</summary>
+    public DotKernel? Dot { get; internal init; }
+
+    /// <summary>True when this type can be used as matmul weights.</summary>
+    public bool HasKernels => Dequantize is not null && Dot is not null;
 
     /// <summary>Bytes taken by a row of <paramref name="elementsPerRow"/> values.</summary>
     /// <exception cref="ArgumentException">The count is negative or not a whole number of blocks.</exception>

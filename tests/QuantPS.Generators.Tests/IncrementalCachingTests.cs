@@ -17,12 +17,34 @@ public sealed class IncrementalCachingTests
 
         [GgmlBlock(1, "F16", "f16", blockSize: 1, typeSize: 2)]
         [Element("Value", NumberFormat.F16)]
+        [Reconstruct(ValueScheme.Element)]
+        [Activation("F16")]
+        [ActivationQuantizer(QuantizerRule.Convert)]
         public partial struct ElementF16;
 
         [GgmlBlock(2, "Q4_0", "q4_0", blockSize: 32, typeSize: 18)]
         [Scale("D", NumberFormat.F16)]
         [Quants("Qs", bits: 4, count: 32)]
         public partial struct BlockQ4_0;
+
+        // Positional sizes, so the edits below that rewrite Q4_0's sizes leave these alone.
+        [GgmlBlock(8, "Q8_0", "q8_0", 32, 34)]
+        [Scale("D", NumberFormat.F16)]
+        [Quants("Qs", 8, 32, Signed = true)]
+        [Reconstruct(ValueScheme.Scaled)]
+        [Activation("Q8_0")]
+        [ActivationQuantizer(QuantizerRule.AbsMax)]
+        public partial struct BlockQ8_0;
+
+        [GgmlBlock(20, "IQ4_NL", "iq4_nl", 32, 18)]
+        [Scale("D", NumberFormat.F16)]
+        [Quants("Qs", 4, 32, Codebook = "IQ4_NL", Order = QuantOrder.SplitHalves)]
+        [Reconstruct(ValueScheme.Codebook)]
+        [Activation("Q8_0")]
+        public partial struct BlockIQ4_NL;
+
+        [Codebook("IQ4_NL", -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)]
+        internal static class Codebooks;
 
         [RetiredGgmlType(4, "Q4_2")]
         [RetiredGgmlType(5, "Q4_3")]
@@ -77,6 +99,27 @@ public sealed class IncrementalCachingTests
 
         var blockReasons = Reasons(result, GgmlBlockGenerator.BlockDescriptionsStep);
         Assert.Contains(IncrementalStepRunReason.Modified, blockReasons);
+        Assert.All(Reasons(result, GgmlBlockGenerator.TypeTableStep), reason => Assert.Contains(reason, CachedReasons));
+
+        // Kernels address fields by offset, not name: no kernel file is re-emitted.
+        Assert.All(Reasons(result, GgmlBlockGenerator.KernelModelsStep), reason => Assert.Contains(reason, CachedReasons));
+    }
+
+    [Fact]
+    public void Editing_a_codebook_re_emits_only_the_kernels_that_use_it()
+    {
+        var (driver, compilation) = RunOnce();
+
+        var oldTree = compilation.SyntaxTrees.Single(tree => tree.FilePath == "Formats.cs");
+        var newTree = GeneratorHarness.Parse(Formats.Replace("89, 113)", "89, 112)", StringComparison.Ordinal), "Formats.cs");
+        var result = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, newTree), TestContext.Current.CancellationToken)
+            .GetRunResult().Results.Single();
+
+        Assert.Empty(result.Diagnostics);
+        Assert.Contains(IncrementalStepRunReason.Modified, Reasons(result, GgmlBlockGenerator.CodebooksStep));
+        var kernels = Reasons(result, GgmlBlockGenerator.KernelModelsStep);
+        Assert.Equal(1, kernels.Count(reason => reason == IncrementalStepRunReason.Modified));
+        Assert.Equal(2, kernels.Count(reason => CachedReasons.Contains(reason)));
         Assert.All(Reasons(result, GgmlBlockGenerator.TypeTableStep), reason => Assert.Contains(reason, CachedReasons));
     }
 

@@ -32,6 +32,7 @@ internal sealed record FieldModel(
     int ValuesPerIndex,
     int PerByte,
     string? Lookup,
+    string Order,
     string StorageType,
     int BufferLength,
     int Bytes,
@@ -56,6 +57,7 @@ internal sealed record BlockModel(
     int TypeSize,
     bool IsQuantized,
     EquatableArray<FieldModel> Fields,
+    KernelSpec? Kernel,
     LocationInfo? Location,
     bool HeaderIsValid,
     bool CanEmitStruct,
@@ -68,7 +70,7 @@ internal sealed record BlockModel(
 internal sealed record RetiredModel(uint Id, string Name, LocationInfo? Location, EquatableArray<DiagnosticInfo> Diagnostics);
 
 /// <summary>One row of the traits table: only what the table emits, so field edits do not re-emit it.</summary>
-internal sealed record TypeEntry(uint Id, string Name, string GgmlName, int BlockSize, int TypeSize, bool IsQuantized, string StructFullName);
+internal sealed record TypeEntry(uint Id, string Name, string GgmlName, int BlockSize, int TypeSize, bool IsQuantized, string StructFullName, KernelSummary? Kernels);
 
 /// <summary>One retired id as the table emits it.</summary>
 internal sealed record RetiredEntry(uint Id, string Name);

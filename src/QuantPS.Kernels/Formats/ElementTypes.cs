@@ -4,10 +4,16 @@ namespace QuantPS.Kernels.Formats;
 
 [GgmlBlock(0, "F32", "f32", blockSize: 1, typeSize: 4)]
 [Element("Value", NumberFormat.F32)]
+[Reconstruct(ValueScheme.Element)]
+[Activation("F32")]
+[ActivationQuantizer(QuantizerRule.Convert)]
 public partial struct ElementF32;
 
 [GgmlBlock(1, "F16", "f16", blockSize: 1, typeSize: 2)]
 [Element("Value", NumberFormat.F16)]
+[Reconstruct(ValueScheme.Element)]
+[Activation("F16")]
+[ActivationQuantizer(QuantizerRule.Convert)]
 public partial struct ElementF16;
 
 [GgmlBlock(24, "I8", "i8", blockSize: 1, typeSize: 1)]
@@ -32,4 +38,7 @@ public partial struct ElementF64;
 
 [GgmlBlock(30, "BF16", "bf16", blockSize: 1, typeSize: 2)]
 [Element("Value", NumberFormat.BF16)]
+[Reconstruct(ValueScheme.Element)]
+[Activation("BF16")]
+[ActivationQuantizer(QuantizerRule.Convert)]
 public partial struct ElementBF16;

@@ -32,7 +32,9 @@ public partial struct BlockIQ1_S;
 
 [GgmlBlock(20, "IQ4_NL", "iq4_nl", blockSize: 32, typeSize: 18)]
 [Scale("D", NumberFormat.F16)]
-[Quants("Qs", bits: 4, count: 32, Codebook = "IQ4_NL")]
+[Quants("Qs", bits: 4, count: 32, Codebook = "IQ4_NL", Order = QuantOrder.SplitHalves)]
+[Reconstruct(ValueScheme.Codebook)]
+[Activation("Q8_0")]
 public partial struct BlockIQ4_NL;
 
 [GgmlBlock(21, "IQ3_S", "iq3_s", blockSize: 256, typeSize: 110)]

@@ -43,4 +43,7 @@ public partial struct BlockQ6_K;
 [Scale("D", NumberFormat.F32)]
 [Quants("Qs", bits: 8, count: 256, Signed = true)]
 [GroupSums("BSums", bits: 16, count: 16, Signed = true)]
+[Reconstruct(ValueScheme.Scaled)]
+[Activation("Q8_K")]
+[ActivationQuantizer(QuantizerRule.SignedAbsMax)]
 public partial struct BlockQ8_K;

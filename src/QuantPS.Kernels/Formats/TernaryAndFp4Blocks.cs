@@ -16,7 +16,9 @@ public partial struct BlockTQ2_0;
 
 [GgmlBlock(39, "MXFP4", "mxfp4", blockSize: 32, typeSize: 17)]
 [Scale("E", NumberFormat.E8M0)]
-[Quants("Qs", bits: 4, count: 32, Codebook = "E2M1")]
+[Quants("Qs", bits: 4, count: 32, Codebook = "E2M1", Order = QuantOrder.SplitHalves)]
+[Reconstruct(ValueScheme.Codebook)]
+[Activation("Q8_0")]
 public partial struct BlockMXFP4;
 
 // One UE4M3 scale per 16 values.

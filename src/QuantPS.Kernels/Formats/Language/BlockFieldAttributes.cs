@@ -44,6 +44,9 @@ public abstract class PackedFieldAttribute(string name, int bits, int count) : B
     /// 16/32/64 bits and bytes otherwise.
     /// </summary>
     public int WordBits { get; set; }
+
+    /// <summary>Which items belong to which value (see <see cref="QuantOrder"/>); quants and high-bit planes.</summary>
+    public QuantOrder Order { get; set; }
 }
 
 /// <summary>The single value of a plain element type (F32, F16, I8...): block size 1.</summary>

@@ -1,0 +1,243 @@
+using QuantPS.Generators.Model;
+
+namespace QuantPS.Generators.Kernels;
+
+/// <summary>
+/// Plain F32, F16 and BF16 rows: conversion to and from float (the dequantizer and the Convert
+/// quantizer) and the float dot product with a row of the same type, accumulated in float with FMA
+/// as ggml's CPU does.
+/// </summary>
+internal sealed class ElementKernelEmitter : KernelFamily
+{
+    public override string Name => "Element";
+
+    public override bool EmitsWeights(KernelModel model) =>
+        model.Scheme == "Element" && model.Layout.Fields[0].Format is "F32" or "F16" or "BF16";
+
+    public override string? DotProblem(KernelModel model) =>
+        model.Activation!.Name == model.Name ? null : "element types dot with their own type only";
+
+    public override bool EmitsQuantizer(KernelModel model) => model.QuantizerRule == "Convert" && EmitsWeights(model);
+
+    public override void EmitWeightKernels(SourceWriter writer, KernelModel model)
+    {
+        var format = model.Layout.Fields[0].Format;
+        writer
+            .Line("/// <summary>Scalar fallback: the reference.</summary>")
+            .Line("public static void DequantizeRowScalar(byte* source, float* destination, long count) => DequantizeReferenceRow(source, destination, count);")
+            .Line();
+        foreach (var width in Width.All)
+        {
+            writer.Lines(width.Fill(format == "F32" ? CopyIn : Replace(ToFloatTemplate, format)));
+            if (format == "BF16")
+            {
+                writer.Lines(width.Fill(BFloat16Widen));
+            }
+        }
+
+        writer.Lines(format == "F32" ? DotScalarF32 : Replace(DotScalar, format));
+        foreach (var width in Width.All)
+        {
+            writer.Lines(width.Fill(Replace(format == "F32" ? DotF32 : DotHalf, format)));
+        }
+    }
+
+    public override void EmitQuantizer(SourceWriter writer, KernelModel model)
+    {
+        var format = model.Layout.Fields[0].Format;
+        writer.Lines(format == "F32" ? CopyOut.Replace("$W", "Scalar") : Replace(QuantizeScalar, format));
+        foreach (var width in Width.All)
+        {
+            writer.Lines(width.Fill(format == "F32" ? CopyOut : Replace(FromFloatTemplate, format)));
+        }
+    }
+
+    /// <summary>$ToFloat/$FromFloat: vector conversion of 16-bit patterns; $Scalar*: the exact scalar ones.</summary>
+    private static string Replace(string template, string format) => format == "F16"
+        ? template.Replace("$DotToFloatBits", "Simd.HalfBitsToSingleForArithmetic").Replace("$ToFloatBits", "Simd.HalfBitsToSingle").Replace("$FromFloatBits", "Simd.SingleToHalfBits")
+            .Replace("$ScalarToFloat", "global::QuantPS.Kernels.FloatConversions.HalfToSingle").Replace("$ScalarFromFloat", "global::QuantPS.Kernels.FloatConversions.SingleToHalf")
+        : template.Replace("$DotToFloatBits", "BFloat16BitsToSingle").Replace("$ToFloatBits", "BFloat16BitsToSingle").Replace("$FromFloatBits", "Simd.SingleToBFloat16Bits")
+            .Replace("$ScalarToFloat", "global::QuantPS.Kernels.FloatConversions.BFloat16ToSingle").Replace("$ScalarFromFloat", "global::QuantPS.Kernels.FloatConversions.SingleToBFloat16");
+
+    private const string CopyIn = """
+        /// <summary>F32 rows are already floats.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DequantizeRow$W(byte* source, float* destination, long count) =>
+            Buffer.MemoryCopy(source, destination, count * sizeof(float), count * sizeof(float));
+
+        """;
+
+    private const string CopyOut = """
+        /// <summary>F32 activations are a copy.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void QuantizeRow$W(float* source, byte* destination, long count) =>
+            Buffer.MemoryCopy(source, destination, count * sizeof(float), count * sizeof(float));
+
+        """;
+
+    private const string ToFloatTemplate = """
+        /// <summary>16-bit floats to float, 2 x $L per step.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DequantizeRow$W(byte* source, float* destination, long count)
+        {
+            ushort* bits = (ushort*)source;
+            long i = 0;
+            for (; i + 2 * $L <= count; i += 2 * $L)
+            {
+                var packed = $V.Load(bits + i);
+                $ToFloatBits($V.WidenLower(packed)).Store(destination + i);
+                $ToFloatBits($V.WidenUpper(packed)).Store(destination + i + $L);
+            }
+
+            for (; i < count; i++)
+            {
+                destination[i] = $ScalarToFloat(bits[i]);
+            }
+        }
+
+        """;
+
+    private const string BFloat16Widen = """
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static $V<float> BFloat16BitsToSingle($V<uint> bits) => $V.ShiftLeft(bits, 16).AsSingle();
+
+        """;
+
+    private const string FromFloatTemplate = """
+        /// <summary>Floats to 16-bit floats (round to nearest even), 2 x $L per step.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void QuantizeRow$W(float* source, byte* destination, long count)
+        {
+            ushort* bits = (ushort*)destination;
+            long i = 0;
+            for (; i + 2 * $L <= count; i += 2 * $L)
+            {
+                var low = $FromFloatBits($V.Load(source + i));
+                var high = $FromFloatBits($V.Load(source + i + $L));
+                $V.Narrow(low, high).Store(bits + i);
+            }
+
+            for (; i < count; i++)
+            {
+                bits[i] = $ScalarFromFloat(source[i]);
+            }
+        }
+
+        """;
+
+    private const string QuantizeScalar = """
+        /// <summary>Scalar fallback activation conversion.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void QuantizeRowScalar(float* source, byte* destination, long count)
+        {
+            for (long i = 0; i < count; i++)
+            {
+                Unsafe.WriteUnaligned(destination + i * TypeSize, $ScalarFromFloat(source[i]));
+            }
+        }
+
+        """;
+
+    private const string DotScalar = """
+        /// <summary>Scalar fallback dot product.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float DotScalar(long count, byte* weights, byte* activations)
+        {
+            float sum = 0f;
+            for (long i = 0; i < count; i++)
+            {
+                sum += $ScalarToFloat(Unsafe.ReadUnaligned<ushort>(weights + i * TypeSize)) * $ScalarToFloat(Unsafe.ReadUnaligned<ushort>(activations + i * TypeSize));
+            }
+
+            return sum;
+        }
+
+        """;
+
+    private const string DotScalarF32 = """
+        /// <summary>Scalar fallback dot product.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float DotScalar(long count, byte* weights, byte* activations)
+        {
+            float sum = 0f;
+            for (long i = 0; i < count; i++)
+            {
+                sum += ((float*)weights)[i] * ((float*)activations)[i];
+            }
+
+            return sum;
+        }
+
+        """;
+
+    private const string DotF32 = """
+        /// <summary>Float dot product, four $L-wide accumulators.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float Dot$W(long count, byte* weights, byte* activations)
+        {
+            float* x = (float*)weights;
+            float* y = (float*)activations;
+            var acc0 = $V<float>.Zero;
+            var acc1 = $V<float>.Zero;
+            var acc2 = $V<float>.Zero;
+            var acc3 = $V<float>.Zero;
+            long i = 0;
+            for (; i + 4 * $L <= count; i += 4 * $L)
+            {
+                acc0 = Simd.MultiplyAdd($V.Load(x + i), $V.Load(y + i), acc0);
+                acc1 = Simd.MultiplyAdd($V.Load(x + i + $L), $V.Load(y + i + $L), acc1);
+                acc2 = Simd.MultiplyAdd($V.Load(x + i + 2 * $L), $V.Load(y + i + 2 * $L), acc2);
+                acc3 = Simd.MultiplyAdd($V.Load(x + i + 3 * $L), $V.Load(y + i + 3 * $L), acc3);
+            }
+
+            for (; i + $L <= count; i += $L)
+            {
+                acc0 = Simd.MultiplyAdd($V.Load(x + i), $V.Load(y + i), acc0);
+            }
+
+            float sum = $V.Sum((acc0 + acc1) + (acc2 + acc3));
+            for (; i < count; i++)
+            {
+                sum += x[i] * y[i];
+            }
+
+            return sum;
+        }
+
+        """;
+
+    private const string DotHalf = """
+        /// <summary>Dot product of 16-bit float rows, converted to float and accumulated with FMA, 2 x $L per step.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float Dot$W(long count, byte* weights, byte* activations)
+        {
+            ushort* x = (ushort*)weights;
+            ushort* y = (ushort*)activations;
+            var acc0 = $V<float>.Zero;
+            var acc1 = $V<float>.Zero;
+            var acc2 = $V<float>.Zero;
+            var acc3 = $V<float>.Zero;
+            long i = 0;
+            for (; i + 4 * $L <= count; i += 4 * $L)
+            {
+                var x0 = $V.Load(x + i);
+                var y0 = $V.Load(y + i);
+                var x1 = $V.Load(x + i + 2 * $L);
+                var y1 = $V.Load(y + i + 2 * $L);
+                acc0 = Simd.MultiplyAdd($DotToFloatBits($V.WidenLower(x0)), $DotToFloatBits($V.WidenLower(y0)), acc0);
+                acc1 = Simd.MultiplyAdd($DotToFloatBits($V.WidenUpper(x0)), $DotToFloatBits($V.WidenUpper(y0)), acc1);
+                acc2 = Simd.MultiplyAdd($DotToFloatBits($V.WidenLower(x1)), $DotToFloatBits($V.WidenLower(y1)), acc2);
+                acc3 = Simd.MultiplyAdd($DotToFloatBits($V.WidenUpper(x1)), $DotToFloatBits($V.WidenUpper(y1)), acc3);
+            }
+
+            float sum = $V.Sum((acc0 + acc1) + (acc2 + acc3));
+            for (; i < count; i++)
+            {
+                sum += $ScalarToFloat(x[i]) * $ScalarToFloat(y[i]);
+            }
+
+            return sum;
+        }
+
+        """;
+}

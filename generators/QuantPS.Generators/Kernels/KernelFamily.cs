@@ -1,0 +1,68 @@
+using System.Collections.Generic;
+using QuantPS.Generators.Model;
+
+namespace QuantPS.Generators.Kernels;
+
+/// <summary>
+/// One family of kernel recipes (element types, legacy 32-blocks, K-quants, IQ grids...). Each family
+/// lives in its own file and says which checked descriptions it can emit; the planner asks them in
+/// order. A new family is one file plus one line in <see cref="KernelFamilies.All"/>.
+/// </summary>
+/// <remarks>
+/// Emitted members, all <c>public static</c> on the type's kernel class:
+/// weights: <c>DequantizeRow{Scalar,V128,V256,V512}(byte*, float*, long)</c> and, with an activation,
+/// <c>Dot{Scalar,V128,V256,V512}(long, byte*, byte*)</c>; quantizers:
+/// <c>QuantizeRow{Scalar,V128,V256,V512}(float*, byte*, long)</c>. Each SIMD member is one template
+/// instantiated per <see cref="Width"/>; the scalar ones are the fallback when no width is accelerated.
+/// </remarks>
+internal abstract class KernelFamily
+{
+    /// <summary>
+    /// On every kernel: full optimization from the first call. Tier-0 code of a vector loop is many times
+    /// slower, and a row loop runs long enough to matter before tiering replaces it.
+    /// </summary>
+    public const string Hot = "[MethodImpl(MethodImplOptions.AggressiveOptimization)]";
+
+    public abstract string Name { get; }
+
+    /// <summary>True when this family emits the dequantizers (and dot products) of <paramref name="model"/>.</summary>
+    public virtual bool EmitsWeights(KernelModel model) => false;
+
+    /// <summary>Null when the dot product with <c>model.Activation</c> can be emitted, else why not.</summary>
+    public virtual string? DotProblem(KernelModel model) => "this family has no dot products";
+
+    /// <summary>True when this family emits the activation quantizer of <paramref name="model"/>.</summary>
+    public virtual bool EmitsQuantizer(KernelModel model) => false;
+
+    public virtual void EmitWeightKernels(SourceWriter writer, KernelModel model)
+    {
+    }
+
+    public virtual void EmitQuantizer(SourceWriter writer, KernelModel model)
+    {
+    }
+}
+
+/// <summary>The registry of families, in the order the planner asks them.</summary>
+internal static class KernelFamilies
+{
+    public static readonly IReadOnlyList<KernelFamily> All = new KernelFamily[]
+    {
+        new ElementKernelEmitter(),
+        new LegacyKernelEmitter(),
+        new ActivationQuantizerEmitter(),
+    };
+
+    public static KernelFamily ByName(string name)
+    {
+        foreach (var family in All)
+        {
+            if (family.Name == name)
+            {
+                return family;
+            }
+        }
+
+        throw new KeyNotFoundException("No kernel family named " + name);
+    }
+}

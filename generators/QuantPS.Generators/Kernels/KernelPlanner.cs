@@ -1,0 +1,319 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+using QuantPS.Generators.Model;
+
+namespace QuantPS.Generators.Kernels;
+
+/// <summary>
+/// Checks each description's kernel attributes against its fields, resolves codebooks and activation
+/// pairings across types (QPSG010-QPSG013), and hands each type to the families that emit it (QPSG014).
+/// </summary>
+internal static class KernelPlanner
+{
+    public static KernelPlan Plan(ImmutableArray<BlockModel> blocks, ImmutableArray<EquatableArray<CodebookModel>> codebookGroups)
+    {
+        var diagnostics = new List<DiagnosticInfo>();
+        var books = CheckCodebooks(codebookGroups.SelectMany(group => group), diagnostics);
+        var valid = blocks.Where(block => block.HeaderIsValid && block.Diagnostics.Count == 0)
+            .OrderBy(block => block.Id).ThenBy(block => block.StructName, StringComparer.Ordinal).ToList();
+        var byName = new Dictionary<string, BlockModel>(StringComparer.Ordinal);
+        foreach (var block in valid)
+        {
+            byName[block.Name] = block;
+        }
+
+        var kernels = new List<KernelModel>();
+        var summaries = new List<KernelSummary>();
+        foreach (var block in valid)
+        {
+            if (block.Kernel is { } spec && PlanOne(block, spec, books, byName, diagnostics) is { } model)
+            {
+                kernels.Add(model);
+                summaries.Add(new KernelSummary(
+                    model.Name, spec.Activation ?? model.Name, model.ClassName, model.HasDequantize, model.HasDot, model.HasQuantizer));
+            }
+        }
+
+        return new KernelPlan(kernels.ToEquatableArray(), summaries.ToEquatableArray(), diagnostics.ToEquatableArray());
+    }
+
+    public static LayoutModel Layout(BlockModel block)
+    {
+        var offset = 0;
+        var fields = new List<KernelField>();
+        foreach (var field in block.Fields)
+        {
+            fields.Add(new KernelField(field.Kind, field.Format, field.Bits, field.Count, field.Signed, field.Order, offset, field.Bytes));
+            offset += field.Bytes;
+        }
+
+        return new LayoutModel(block.Name, block.BlockSize, block.TypeSize, fields.ToEquatableArray());
+    }
+
+    private static KernelModel? PlanOne(
+        BlockModel block, KernelSpec spec, Dictionary<string, CodebookModel> books, Dictionary<string, BlockModel> byName, List<DiagnosticInfo> diagnostics)
+    {
+        var name = block.StructName;
+        if (spec.Scheme is null)
+        {
+            var at = spec.ActivationLocation ?? spec.QuantizerLocation;
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidReconstruction, at, name, "[Activation] and [ActivationQuantizer] need a [Reconstruct] saying how values are rebuilt"));
+            return null;
+        }
+
+        var before = diagnostics.Count;
+        var layout = Layout(block);
+        foreach (var problem in SchemeProblems(block, spec))
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidReconstruction, spec.ReconstructLocation, name, problem));
+        }
+
+        var (codebook, log2) = ResolveCodebook(block, spec, books, diagnostics);
+        var activation = ResolveActivation(block, spec, byName, diagnostics);
+        if (spec.QuantizerRule is { } rule)
+        {
+            foreach (var problem in QuantizerProblems(block, spec, rule))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidQuantizer, spec.QuantizerLocation, name, rule, problem));
+            }
+        }
+
+        if (diagnostics.Count != before)
+        {
+            return null;
+        }
+
+        var model = new KernelModel(block.Name, layout, spec.Scheme, spec.Offset, codebook, log2, activation, spec.QuantizerRule, null, null);
+        var weights = KernelFamilies.All.FirstOrDefault(family => family.EmitsWeights(model));
+        if (weights is null)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.NoKernelRecipe, spec.ReconstructLocation, "dequantize kernels", name, Describe(model)));
+            return null;
+        }
+
+        if (activation is not null && weights.DotProblem(model) is { } reason)
+        {
+            // An activation-only format (Q8_K) names itself and needs no dot product.
+            if (activation.Name != block.Name)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.NoKernelRecipe, spec.ActivationLocation, "a dot product with " + activation.Name, name, reason));
+                return null;
+            }
+
+            activation = null;
+        }
+
+        model = model with { Activation = activation, WeightFamily = weights.Name };
+        if (spec.QuantizerRule is not null)
+        {
+            var quantizer = KernelFamilies.All.FirstOrDefault(family => family.EmitsQuantizer(model));
+            if (quantizer is null)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.NoKernelRecipe, spec.QuantizerLocation, "an activation quantizer", name, "rule " + spec.QuantizerRule + ", " + Describe(model)));
+                return null;
+            }
+
+            model = model with { QuantizerFamily = quantizer.Name };
+        }
+
+        return model;
+    }
+
+    private static IEnumerable<string> SchemeProblems(BlockModel block, KernelSpec spec)
+    {
+        var fields = block.Fields;
+        int Count(FieldKind kind) => fields.Count(field => field.Kind == kind);
+        var quants = fields.FirstOrDefault(field => field.Kind == FieldKind.Quants);
+        var isElement = Count(FieldKind.Element) == 1;
+
+        if (spec.Scheme == "Element")
+        {
+            if (!isElement)
+            {
+                yield return "scheme Element is for plain element types with one [Element] field";
+            }
+
+            if (spec.Offset != 0)
+            {
+                yield return "an element type takes no Offset";
+            }
+
+            yield break;
+        }
+
+        if (isElement)
+        {
+            yield return $"an element type must use ValueScheme.Element, not {spec.Scheme}";
+            yield break;
+        }
+
+        if (Count(FieldKind.Scale) != 1)
+        {
+            yield return $"scheme {spec.Scheme} needs exactly one [Scale] field (found {Count(FieldKind.Scale)})";
+        }
+
+        var needsMin = spec.Scheme == "ScaledWithMin";
+        if (needsMin != (Count(FieldKind.Min) == 1) || Count(FieldKind.Min) > 1)
+        {
+            yield return needsMin ? "scheme ScaledWithMin needs one [Min] field" : $"scheme {spec.Scheme} ignores the [Min] field; use ScaledWithMin";
+        }
+
+        if (quants is null)
+        {
+            yield return "there is no [Quants] field to decode";
+            yield break;
+        }
+
+        var isCodebook = spec.Scheme == "Codebook";
+        if (isCodebook != (quants.Lookup is not null))
+        {
+            yield return isCodebook ? "scheme Codebook needs the quants to name a Codebook" : $"the quants name codebook '{quants.Lookup}' but scheme {spec.Scheme} does not use it";
+        }
+
+        if (isCodebook && spec.Offset != 0)
+        {
+            yield return "a codebook scheme takes no Offset";
+        }
+
+        if (quants.Order == "SplitHalves" && (quants.Bits != 4 || quants.Count % 2 != 0))
+        {
+            yield return "QuantOrder.SplitHalves packs two 4-bit quants to a byte; the quants are " + Text(quants.Bits) + "-bit";
+        }
+
+        var high = fields.Where(field => field.Kind == FieldKind.HighBits).ToList();
+        foreach (var plane in high.Where(plane => plane.Count != quants.Count))
+        {
+            yield return $"high-bit plane '{plane.Name}' covers {Text(plane.Count)} values, the quants {Text(quants.Count)}";
+        }
+
+        // Integer dot products hold each rebuilt quant in an int8.
+        var bits = quants.Bits + high.Sum(plane => plane.Bits);
+        long low = quants.Signed ? -(1L << (bits - 1)) : 0;
+        long top = quants.Signed ? (1L << (bits - 1)) - 1 : (1L << bits) - 1;
+        if (!isCodebook && bits <= 8 && (low + spec.Offset < -128 || top + spec.Offset > 127))
+        {
+            yield return $"quants of {Text(bits)} bits plus Offset {Text(spec.Offset)} do not fit an int8";
+        }
+    }
+
+    private static IEnumerable<string> QuantizerProblems(BlockModel block, KernelSpec spec, string rule)
+    {
+        var quants = block.Fields.FirstOrDefault(field => field.Kind == FieldKind.Quants);
+        if (rule == "Convert")
+        {
+            if (spec.Scheme != "Element")
+            {
+                yield return "Convert is for element types";
+            }
+
+            yield break;
+        }
+
+        if (quants is null || quants.Bits != 8 || !quants.Signed || quants.Order != "Sequential")
+        {
+            yield return "it needs signed 8-bit Sequential quants";
+        }
+
+        if (spec.Scheme != "Scaled" || spec.Offset != 0)
+        {
+            yield return "it writes d * q values, so the scheme must be Scaled without Offset";
+        }
+
+        var scale = block.Fields.FirstOrDefault(field => field.Kind == FieldKind.Scale);
+        if (scale is null || scale.Format is not ("F16" or "F32"))
+        {
+            yield return "it needs an F16 or F32 [Scale]";
+        }
+
+        foreach (var extra in block.Fields.Where(field => field.Kind is not (FieldKind.Scale or FieldKind.Quants or FieldKind.Sum or FieldKind.GroupSums)))
+        {
+            yield return $"it does not fill field '{extra.Name}' ({extra.Kind})";
+        }
+
+        foreach (var sums in block.Fields.Where(field => field.Kind == FieldKind.GroupSums))
+        {
+            if (sums.Bits != 16 || !sums.Signed || block.BlockSize % sums.Count != 0)
+            {
+                yield return $"group sums '{sums.Name}' must be signed 16-bit and split the block evenly";
+            }
+        }
+    }
+
+    private static (EquatableArray<int> Values, int Log2) ResolveCodebook(
+        BlockModel block, KernelSpec spec, Dictionary<string, CodebookModel> books, List<DiagnosticInfo> diagnostics)
+    {
+        var quants = block.Fields.FirstOrDefault(field => field.Kind == FieldKind.Quants);
+        if (spec.Scheme != "Codebook" || quants?.Lookup is not { } bookName)
+        {
+            return (EquatableArray<int>.Empty, 0);
+        }
+
+        if (!books.TryGetValue(bookName, out var book))
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidCodebook, quants.Location, bookName, $"used by '{block.StructName}' is not declared; add [Codebook(\"{bookName}\", ...)]"));
+            return (EquatableArray<int>.Empty, 0);
+        }
+
+        if (quants.Bits > 8 || book.Values.Count != 1 << quants.Bits)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidCodebook, quants.Location, bookName, $"has {Text(book.Values.Count)} values; the {Text(quants.Bits)}-bit quants of '{block.StructName}' need {Text(1L << Math.Min(quants.Bits, 62))}"));
+            return (EquatableArray<int>.Empty, 0);
+        }
+
+        return (book.Values, (int)Math.Round(Math.Log(book.Multiplier, 2)));
+    }
+
+    private static LayoutModel? ResolveActivation(BlockModel block, KernelSpec spec, Dictionary<string, BlockModel> byName, List<DiagnosticInfo> diagnostics)
+    {
+        if (spec.Activation is not { } name)
+        {
+            return null;
+        }
+
+        var problem = !byName.TryGetValue(name, out var activation) ? "is not a declared type"
+            : activation.Kernel?.QuantizerRule is null ? "has no [ActivationQuantizer]"
+            : null;
+        if (problem is not null)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidActivation, spec.ActivationLocation, block.StructName, name, problem));
+            return null;
+        }
+
+        return Layout(activation!);
+    }
+
+    /// <summary>Each declared codebook once, with the checks that need no user.</summary>
+    private static Dictionary<string, CodebookModel> CheckCodebooks(IEnumerable<CodebookModel> declared, List<DiagnosticInfo> diagnostics)
+    {
+        var books = new Dictionary<string, CodebookModel>(StringComparer.Ordinal);
+        foreach (var book in declared.OrderBy(book => book.Location?.FilePath, StringComparer.Ordinal).ThenBy(book => book.Location?.Span.Start))
+        {
+            var log2 = Math.Log(book.Multiplier, 2);
+            var problem = book.Name.Length == 0 ? "has no name"
+                : books.ContainsKey(book.Name) ? "is declared twice"
+                : book.Values.Any(value => value is < -128 or > 127) ? "has values outside -128..127; kernels keep codebook entries in int8"
+                : book.Multiplier <= 0 || Math.Abs(log2 - Math.Round(log2)) > 1e-12 ? $"has Multiplier {book.Multiplier.ToString(CultureInfo.InvariantCulture)}, which is not a power of two (it is folded into the scale exactly)"
+                : null;
+            if (problem is not null)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidCodebook, book.Location, book.Name, problem));
+                continue;
+            }
+
+            books.Add(book.Name, book);
+        }
+
+        return books;
+    }
+
+    private static string Describe(KernelModel model)
+    {
+        var parts = model.Layout.Fields.Select(field => field.Kind + (field.Bits > 0 && field.Kind != FieldKind.Scale ? " " + Text(field.Bits) + "-bit" : " " + field.Format) + (field.Order == "Sequential" ? "" : " " + field.Order));
+        return $"scheme {model.Scheme}, {Text(model.Layout.BlockSize)} values: {string.Join(", ", parts)}";
+    }
+
+    private static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,93 @@
+namespace QuantPS.Kernels.Formats;
+
+// The second half of a description: how a block's fields turn back into values, which activation
+// format its dot product pairs with, and how an activation format is produced. The generator checks
+// these against the fields (QPSG010-QPSG014) and hands each type to the kernel family that knows it.
+
+/// <summary>The formula that rebuilds value <c>i</c> of a block from its decoded quant <c>q</c>.</summary>
+public enum ValueScheme
+{
+    /// <summary>Plain element types: the value is the element itself (F32, F16, BF16).</summary>
+    Element,
+
+    /// <summary><c>x = d * (q + Offset)</c> (Q4_0, Q5_0, Q8_0).</summary>
+    Scaled,
+
+    /// <summary><c>x = d * (q + Offset) + m</c>, with <c>m</c> the block's <see cref="MinAttribute"/> (Q4_1, Q5_1).</summary>
+    ScaledWithMin,
+
+    /// <summary><c>x = d * codebook[q]</c>, the codebook named on the quants (IQ4_NL, MXFP4).</summary>
+    Codebook,
+}
+
+/// <summary>Which bits of a packed field belong to value <c>i</c>.</summary>
+public enum QuantOrder
+{
+    /// <summary>Item <c>i</c> is value <c>i</c>, items packed from the lowest bit up.</summary>
+    Sequential,
+
+    /// <summary>
+    /// ggml's legacy 4-bit order: byte <c>j</c> holds value <c>j</c> in its low nibble and value
+    /// <c>j + count/2</c> in its high nibble.
+    /// </summary>
+    SplitHalves,
+}
+
+/// <summary>How an activation format is produced from floats (ggml's CPU <c>from_float</c>).</summary>
+public enum QuantizerRule
+{
+    /// <summary>Element types: a conversion (F32 copy, F16 and BF16 round to nearest even).</summary>
+    Convert,
+
+    /// <summary>
+    /// <c>d = amax / 127</c>, <c>q = round_even(x * 127 / amax)</c>, as ggml's x86 path does for Q8_0/Q8_1.
+    /// A <see cref="SumAttribute"/> field receives <c>d * sum(q)</c>.
+    /// </summary>
+    AbsMax,
+
+    /// <summary>
+    /// Q8_K: the signed value <c>max</c> of largest magnitude (first one wins), <c>q = min(127,
+    /// round_even(-127 / max * x))</c>, <c>d = 1 / (-127 / max)</c>; <see cref="GroupSumsAttribute"/> fields get per-group sums.
+    /// </summary>
+    SignedAbsMax,
+}
+
+/// <summary>Declares how values are rebuilt from the block's fields.</summary>
+[AttributeUsage(AttributeTargets.Struct, AllowMultiple = false, Inherited = false)]
+public sealed class ReconstructAttribute(ValueScheme scheme) : Attribute
+{
+    public ValueScheme Scheme { get; } = scheme;
+
+    /// <summary>Added to the decoded integer quant before scaling (-8 for Q4_0, -16 for Q5_0).</summary>
+    public int Offset { get; set; }
+}
+
+/// <summary>
+/// The type activations are quantized to for this type's dot product (ggml's <c>vec_dot_type</c>),
+/// by our enum name, e.g. <c>"Q8_0"</c>. An activation format names itself.
+/// </summary>
+[AttributeUsage(AttributeTargets.Struct, AllowMultiple = false, Inherited = false)]
+public sealed class ActivationAttribute(string type) : Attribute
+{
+    public string Type { get; } = type;
+}
+
+/// <summary>Marks an activation format and says how floats are quantized to it.</summary>
+[AttributeUsage(AttributeTargets.Struct, AllowMultiple = false, Inherited = false)]
+public sealed class ActivationQuantizerAttribute(QuantizerRule rule) : Attribute
+{
+    public QuantizerRule Rule { get; } = rule;
+}
+
+/// <summary>
+/// A lookup table that quants index (<c>[Quants(..., Codebook = name)]</c>). Entries are integers so
+/// dot products stay in int8; <see cref="Multiplier"/> (a power of two) is folded into the block scale,
+/// e.g. E2M1 stores twice each FP4 value and a multiplier of 0.5.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class CodebookAttribute(string name, params int[] values) : Attribute
+{
+    public string Name { get; } = name;
+    public int[] Values { get; } = values;
+    public double Multiplier { get; set; } = 1.0;
+}

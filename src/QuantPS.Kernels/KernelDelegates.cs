@@ -1,0 +1,16 @@
+namespace QuantPS.Kernels;
+
+// The runtime kernel contract. The generated GgmlTypeTraits table fills these per type;
+// callers (the matmul drivers) never see vector widths, only the fastest kernel available.
+
+/// <summary>Dequantizes <paramref name="count"/> values (whole blocks) from <paramref name="source"/> into floats.</summary>
+public unsafe delegate void DequantizeRowKernel(byte* source, float* destination, long count);
+
+/// <summary>Quantizes <paramref name="count"/> floats (whole blocks) into an activation format (ggml's CPU from_float).</summary>
+public unsafe delegate void QuantizeRowKernel(float* source, byte* destination, long count);
+
+/// <summary>
+/// Dot product of <paramref name="count"/> values: <paramref name="weights"/> in the owning type,
+/// <paramref name="activations"/> in its <see cref="GgmlTypeInfo.ActivationType"/>.
+/// </summary>
+public unsafe delegate float DotKernel(long count, byte* weights, byte* activations);

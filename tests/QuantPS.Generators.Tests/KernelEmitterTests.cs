@@ -1,0 +1,233 @@
+using System.Reflection;
+using System.Runtime.Loader;
+using Microsoft.CodeAnalysis;
+
+namespace QuantPS.Generators.Tests;
+
+/// <summary>What the kernel families emit for a small sample: the text, that it compiles, and that it runs.</summary>
+public sealed class KernelEmitterTests
+{
+    private const string Sample = """
+        namespace QuantPS.Kernels.Formats;
+
+        [GgmlBlock(2, "Q4_0", "q4_0", blockSize: 32, typeSize: 18)]
+        [Scale("D", NumberFormat.F16)]
+        [Quants("Qs", bits: 4, count: 32, Order = QuantOrder.SplitHalves)]
+        [Reconstruct(ValueScheme.Scaled, Offset = -8)]
+        [Activation("Q8_0")]
+        public partial struct BlockQ4_0;
+
+        [GgmlBlock(7, "Q5_1", "q5_1", blockSize: 32, typeSize: 24)]
+        [Scale("D", NumberFormat.F16)]
+        [Min("M", NumberFormat.F16)]
+        [HighBits("Qh", bits: 1, count: 32)]
+        [Quants("Qs", bits: 4, count: 32, Order = QuantOrder.SplitHalves)]
+        [Reconstruct(ValueScheme.ScaledWithMin)]
+        [Activation("Q8_1")]
+        public partial struct BlockQ5_1;
+
+        [GgmlBlock(8, "Q8_0", "q8_0", blockSize: 32, typeSize: 34)]
+        [Scale("D", NumberFormat.F16)]
+        [Quants("Qs", bits: 8, count: 32, Signed = true)]
+        [Reconstruct(ValueScheme.Scaled)]
+        [Activation("Q8_0")]
+        [ActivationQuantizer(QuantizerRule.AbsMax)]
+        public partial struct BlockQ8_0;
+
+        [GgmlBlock(9, "Q8_1", "q8_1", blockSize: 32, typeSize: 36)]
+        [Scale("D", NumberFormat.F16)]
+        [Sum("S", NumberFormat.F16)]
+        [Quants("Qs", bits: 8, count: 32, Signed = true)]
+        [Reconstruct(ValueScheme.Scaled)]
+        [Activation("Q8_1")]
+        [ActivationQuantizer(QuantizerRule.AbsMax)]
+        public partial struct BlockQ8_1;
+
+        [GgmlBlock(39, "MXFP4", "mxfp4", blockSize: 32, typeSize: 17)]
+        [Scale("E", NumberFormat.E8M0)]
+        [Quants("Qs", bits: 4, count: 32, Codebook = "E2M1", Order = QuantOrder.SplitHalves)]
+        [Reconstruct(ValueScheme.Codebook)]
+        [Activation("Q8_0")]
+        public partial struct BlockMXFP4;
+
+        [Codebook("E2M1", 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12, Multiplier = 0.5)]
+        internal static class Codebooks;
+        """;
+
+    private static readonly string[] Widths = { "Scalar", "V128", "V256", "V512" };
+
+    [Fact]
+    public void Reference_dequantizer_is_the_description_read_one_value_at_a_time()
+    {
+        var (result, _) = GeneratorHarness.Run(Sample);
+
+        var text = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q5_1Kernels.g.cs");
+
+        Assert.Contains(
+            """
+                    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+                    public static void DequantizeReferenceRow(byte* source, float* destination, long count)
+                    {
+                        long blocks = count / BlockSize;
+                        for (long b = 0; b < blocks; b++)
+                        {
+                            byte* block = source + b * TypeSize;
+                            float* y = destination + b * BlockSize;
+                            float d = global::QuantPS.Kernels.FloatConversions.HalfToSingle(Unsafe.ReadUnaligned<ushort>(block));
+                            float m = global::QuantPS.Kernels.FloatConversions.HalfToSingle(Unsafe.ReadUnaligned<ushort>(block + 2));
+                            for (int i = 0; i < BlockSize; i++)
+                            {
+                                int q = ((((block + 8)[i % 16] >> (4 * (i / 16))) & 15) | ((((block + 4)[i / 8] >> (1 * (i % 8))) & 1) << 4));
+                                y[i] = q * d + m;
+                            }
+                        }
+                    }
+            """.ReplaceLineEndings("\n"),
+            text);
+    }
+
+    [Fact]
+    public void Every_kernel_is_instantiated_at_every_width_from_one_template()
+    {
+        var (result, _) = GeneratorHarness.Run(Sample);
+
+        var q40 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q4_0Kernels.g.cs");
+        foreach (var width in Widths)
+        {
+            Assert.Contains($"public static void DequantizeRow{width}(byte* source, float* destination, long count)", q40);
+            Assert.Contains($"public static float Dot{width}(long count, byte* weights, byte* activations)", q40);
+        }
+
+        // The legacy nibble order: low nibbles are values 0-15, high nibbles 16-31; two chunks per 512-bit vector.
+        Assert.Contains("var u0 = (Simd.Join(raw0, Vector128.ShiftRightLogical(raw0.AsUInt16(), 4).AsByte())) & Vector256.Create((byte)0x0F);", q40);
+        Assert.Contains("var u0 = (Simd.Join(Simd.Join(raw0, Vector128.ShiftRightLogical(raw0.AsUInt16(), 4).AsByte()), Simd.Join(raw1, Vector128.ShiftRightLogical(raw1.AsUInt16(), 4).AsByte()))) & Vector512.Create((byte)0x0F);", q40);
+
+        // Offset -8 on 4-bit quants: an unsigned multiply with a bias of 8, not the sign trick.
+        Assert.Contains("var bias = Vector256.Create((byte)8);", q40);
+        Assert.Contains("acc0 = Simd.MultiplyAdd(Vector256.ConvertToSingle(Simd.DotBiased(w0, y0, bias)), Vector256.Shuffle(ds.ToVector256Unsafe(), Vector256.Create(0)), acc0);", q40);
+        Assert.Contains("for (; g + 3 < chunks; g += 4, row += 72, act += 136)", q40);
+        Assert.Contains("result += DotScalar((chunks - g) * 32, weights + g * TypeSize, activations + g * 34);", q40);
+
+        // The dequantizer rebuilds signed values: q - 8.
+        Assert.Contains("var w0 = u0.AsSByte() + Vector512.Create((sbyte)-8);", q40);
+
+        var q51 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q5_1Kernels.g.cs");
+        Assert.Contains("u0 |= Simd.ExpandBits(h0) & Vector256.Create((byte)0x10);", q51);
+        Assert.Contains("u0 |= Simd.ExpandBits(h0, h1) & Vector512.Create((byte)0x10);", q51);
+        Assert.Contains("minAcc += Vector128.Create(Simd.ReadHalf(b0 + 2) * Simd.ReadHalf(a0 + 2), Simd.ReadHalf(b1 + 2) * Simd.ReadHalf(a1 + 2), 0f, 0f);", q51);
+        Assert.Contains("Simd.DotU8(w0, y0)", q51);
+
+        // MXFP4: E2M1 doubled spans -12..12, so its codebook shifts by 12 into unsigned bytes.
+        var mxfp4 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.MXFP4Kernels.g.cs");
+        Assert.Contains("private static readonly Vector128<byte> BiasedCodebook = Vector128.Create((byte)12, (byte)13,", mxfp4);
+        Assert.Contains("var w0 = Simd.Lookup16(book, u0).AsByte();", mxfp4);
+        Assert.Contains("Simd.E8M0ToSingle(b0[0], -1)", mxfp4);
+
+        var q80 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q8_0Kernels.g.cs");
+        Assert.Contains("public static void QuantizeRowV512(float* source, byte* destination, long count)", q80);
+        Assert.Contains("public static readonly global::QuantPS.Kernels.QuantizeRowKernel QuantizeActivation = QuantizeActivationAt(global::QuantPS.Kernels.KernelWidth.Active);", q80);
+    }
+
+    [Fact]
+    public void Type_table_hangs_the_kernels_on_each_type()
+    {
+        var (result, output) = GeneratorHarness.Run(Sample);
+
+        var table = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.GgmlTypeTraits.g.cs");
+
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(output.GetDiagnostics(TestContext.Current.CancellationToken).Where(d => d.Severity >= DiagnosticSeverity.Warning));
+        Assert.Contains(
+            "new GgmlTypeInfo(GgmlType.Q4_0, \"Q4_0\", \"q4_0\", 32, 18, true) { ActivationType = GgmlType.Q8_0, "
+            + "Dequantize = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dequantize, DequantizeReference = global::QuantPS.Kernels.Generated.Q4_0Kernels.DequantizeReference, "
+            + "Dot = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot },",
+            table);
+        Assert.Contains("GgmlType.Q8_1 => global::QuantPS.Kernels.Generated.Q8_1Kernels.QuantizeActivationAt(width),", table);
+        Assert.Contains(result.GeneratedSources, source => source.HintName == "QuantPS.Kernels.KernelSupport.g.cs");
+    }
+
+    [Theory]
+    [InlineData("Q4_0", "Q8_0")]
+    [InlineData("Q5_1", "Q8_1")]
+    [InlineData("MXFP4", "Q8_0")]
+    [InlineData("Q8_0", "Q8_0")]
+    public unsafe void Every_width_computes_what_the_reference_does(string type, string activation)
+    {
+        var assembly = CompileAndLoad(Sample);
+        var kernels = assembly.GetType($"QuantPS.Kernels.Generated.{type}Kernels")!;
+        var activationKernels = assembly.GetType($"QuantPS.Kernels.Generated.{activation}Kernels")!;
+        var blocks = 5;
+        var count = 32L * blocks;
+        var random = new Random(7);
+
+        // Random bytes are valid blocks once their scales are finite.
+        var typeSize = (int)kernels.GetField("TypeSize")!.GetValue(null)!;
+        var row = new byte[typeSize * blocks];
+        random.NextBytes(row);
+        for (var b = 0; b < blocks; b++)
+        {
+            row[b * typeSize] = 0x3C;
+            row[(b * typeSize) + 1] = (byte)(type == "MXFP4" ? row[(b * typeSize) + 1] : 0x38);
+            if (type == "Q5_1")
+            {
+                row[(b * typeSize) + 3] = 0x38;
+            }
+        }
+
+        var floats = Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var act = new byte[(int)activationKernels.GetField("TypeSize")!.GetValue(null)! * blocks];
+        fixed (float* source = floats)
+        fixed (byte* destination = act)
+        {
+            Invoke(activationKernels, "QuantizeRowScalar", (nint)source, (nint)destination, count);
+        }
+
+        var reference = Dequantize(kernels, "DequantizeReferenceRow", row, count);
+        var scalarDot = Dot(kernels, "DotScalar", row, act, count);
+        foreach (var width in Widths)
+        {
+            Assert.Equal(reference, Dequantize(kernels, "DequantizeRow" + width, row, count));
+            Assert.Equal(scalarDot, Dot(kernels, "Dot" + width, row, act, count), 1e-3f);
+        }
+    }
+
+    private static unsafe float[] Dequantize(Type kernels, string method, byte[] row, long count)
+    {
+        var output = new float[count];
+        fixed (byte* source = row)
+        fixed (float* destination = output)
+        {
+            Invoke(kernels, method, (nint)source, (nint)destination, count);
+        }
+
+        return output;
+    }
+
+    private static unsafe float Dot(Type kernels, string method, byte[] row, byte[] act, long count)
+    {
+        fixed (byte* weights = row)
+        fixed (byte* activations = act)
+        {
+            return (float)Invoke(kernels, method, count, (nint)weights, (nint)activations)!;
+        }
+    }
+
+    /// <summary>Calls a kernel by reflection, boxing nint arguments as the pointers its parameters declare.</summary>
+    private static unsafe object? Invoke(Type kernels, string method, params object[] args)
+    {
+        var info = kernels.GetMethod(method)!;
+        var parameters = info.GetParameters();
+        var boxed = args.Select((arg, i) => arg is nint address ? Pointer.Box((void*)address, parameters[i].ParameterType) : arg).ToArray();
+        return info.Invoke(null, boxed);
+    }
+
+    private static Assembly CompileAndLoad(string source)
+    {
+        var (_, output) = GeneratorHarness.Run(source);
+        using var image = new MemoryStream();
+        var emitted = output.Emit(image);
+        Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
+        image.Position = 0;
+        return new AssemblyLoadContext("kernel-sample", isCollectible: true).LoadFromStream(image);
+    }
+}
