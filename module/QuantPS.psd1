@@ -11,8 +11,10 @@
     Description          = 'Inspect, validate, quantize and run GGUF language models (llama.cpp-compatible) with typed objects, pipeline input and stable ErrorIds. Pure .NET: no native llama.cpp needed.'
     CompatiblePSEditions = @('Core')
     PowerShellVersion    = '7.4'
+    # Loaded with the module so engine types ([QuantPS.Gguf.GgufRemoteOptions], ...) resolve before any cmdlet runs.
+    RequiredAssemblies   = @('QuantPS.Kernels.dll', 'QuantPS.dll')
     FormatsToProcess     = @('QuantPS.format.ps1xml')
-    CmdletsToExport      = @('Get-GgufInfo', 'Test-Gguf')
+    CmdletsToExport      = @('Get-GgufInfo', 'Test-Gguf', 'ConvertTo-LlmToken', 'ConvertFrom-LlmToken')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

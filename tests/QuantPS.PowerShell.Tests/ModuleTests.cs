@@ -12,18 +12,30 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
         "QuantPS.Gguf.GgufTensorInfo",
         "QuantPS.Gguf.GgufMetadataEntry",
         "QuantPS.Gguf.GgufFinding",
+        "QuantPS.Inference.Tokenizers.LlmToken",
     ];
 
     private XDocument Views => XDocument.Load(Path.Combine(session.ModuleFolder, "QuantPS.format.ps1xml"));
 
     [Fact]
-    public void Manifest_exports_exactly_the_two_cmdlets()
+    public void Manifest_exports_exactly_the_shipped_cmdlets()
     {
-        Assert.Equal(["Get-GgufInfo", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
+        Assert.Equal(["ConvertFrom-LlmToken", "ConvertTo-LlmToken", "Get-GgufInfo", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
         Assert.Empty(session.Module.ExportedFunctions);
         Assert.Empty(session.Module.ExportedAliases);
         Assert.Empty(session.Module.ExportedVariables);
         Assert.Equal(new Version(0, 1, 0), session.Module.Version);
+    }
+
+    [Fact]
+    public void Engine_types_resolve_right_after_import()
+    {
+        using var fresh = new PowerShellSession();
+        var result = fresh.Run("[QuantPS.Gguf.GgufRemoteOptions]::DefaultInitialRangeBytes; [QuantPS.Kernels.GgmlType]::Q4_K");
+
+        Assert.Empty(result.Errors);
+        Assert.Equal(1 << 20, result.Output[0].BaseObject);
+        Assert.Equal("Q4_K", result.Output[1].BaseObject.ToString());
     }
 
     [Fact]
@@ -71,6 +83,7 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
             ["QuantPS.Gguf.GgufTensorInfo"] = "Get-GgufInfo $Tiny -Tensor",
             ["QuantPS.Gguf.GgufMetadataEntry"] = "Get-GgufInfo $Tiny -Metadata",
             ["QuantPS.Gguf.GgufFinding"] = "Test-Gguf $Broken",
+            ["QuantPS.Inference.Tokenizers.LlmToken"] = "ConvertTo-LlmToken 'Hello' -Model $Tiny -AddSpecial",
         };
 
         foreach (var view in Views.Descendants("View"))
