@@ -79,11 +79,17 @@ internal static class Diagnostics
         "No kernel family emits this description",
         "No kernel family emits {0} for '{1}' ({2}); add a recipe under generators/QuantPS.Generators/Kernels");
 
+    public static readonly DiagnosticDescriptor InvalidOrder = Error(
+        "QPSG015",
+        "Field order does not fit the field",
+        "Field '{0}' of '{1}' cannot use QuantOrder.{2}: {3}");
+
     private static readonly Dictionary<string, DiagnosticDescriptor> Descriptors = new[]
     {
         TypeSizeMismatch, ValueCountMismatch, DuplicateId, DuplicateName, InvalidField,
         InvalidDeclaration, UnknownFieldKind, NotPartialStruct, GeneratorFailure,
         InvalidReconstruction, InvalidCodebook, InvalidActivation, InvalidQuantizer, NoKernelRecipe,
+        InvalidOrder,
     }.ToDictionary(descriptor => descriptor.Id);
 
     public static DiagnosticDescriptor ById(string id) => Descriptors[id];

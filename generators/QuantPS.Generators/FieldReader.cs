@@ -198,7 +198,10 @@ internal static class FieldReader
 
         return new FieldModel(
             name, kind, format, bits, count, signed, withMins, valuesPerIndex, PerByte: 0, lookup, order,
-            StorageType(wordBits, signed && bits == wordBits), length, length * (wordBits / 8), values, location);
+            StorageType(wordBits, signed && bits == wordBits), length, length * (wordBits / 8), values, location)
+        {
+            ValueOffset = kind == FieldKind.SubScales ? args.GetInt32("Offset", 0) : 0,
+        };
     }
 
     private static string StorageType(int wordBits, bool signed) => wordBits switch

@@ -51,6 +51,38 @@ public sealed class IncrementalCachingTests
         internal static class Retired;
         """;
 
+    /// <summary>Q3_K, Q6_K and their activation format, as KQuantBlocks.cs declares them.</summary>
+    private const string KQuants = """
+        namespace QuantPS.Kernels.Formats;
+
+        [GgmlBlock(11, "Q3_K", "q3_K", blockSize: 256, typeSize: 110)]
+        [HighBits("HMask", bits: 1, count: 256, Order = QuantOrder.Interleaved32)]
+        [Quants("Qs", bits: 2, count: 256, Order = QuantOrder.Interleaved32)]
+        [SubScales("Scales", bits: 6, count: 16, Order = QuantOrder.ScalesK3, Offset = -32)]
+        [Scale("D", NumberFormat.F16)]
+        [Reconstruct(ValueScheme.SubScaled, Offset = -4)]
+        [Activation("Q8_K")]
+        public partial struct BlockQ3_K;
+
+        [GgmlBlock(14, "Q6_K", "q6_K", blockSize: 256, typeSize: 210)]
+        [Quants("Ql", bits: 4, count: 256, Order = QuantOrder.Interleaved64)]
+        [HighBits("Qh", bits: 2, count: 256, Order = QuantOrder.Interleaved32)]
+        [SubScales("Scales", bits: 8, count: 16, Signed = true)]
+        [Scale("D", NumberFormat.F16)]
+        [Reconstruct(ValueScheme.SubScaled, Offset = -32)]
+        [Activation("Q8_K")]
+        public partial struct BlockQ6_K;
+
+        [GgmlBlock(15, "Q8_K", "q8_K", blockSize: 256, typeSize: 292)]
+        [Scale("D", NumberFormat.F32)]
+        [Quants("Qs", bits: 8, count: 256, Signed = true)]
+        [GroupSums("BSums", bits: 16, count: 16, Signed = true)]
+        [Reconstruct(ValueScheme.Scaled)]
+        [Activation("Q8_K")]
+        [ActivationQuantizer(QuantizerRule.SignedAbsMax)]
+        public partial struct BlockQ8_K;
+        """;
+
     private const string Unrelated = """
         namespace QuantPS.Kernels;
 
@@ -117,6 +149,26 @@ public sealed class IncrementalCachingTests
 
         Assert.Empty(result.Diagnostics);
         Assert.Contains(IncrementalStepRunReason.Modified, Reasons(result, GgmlBlockGenerator.CodebooksStep));
+        var kernels = Reasons(result, GgmlBlockGenerator.KernelModelsStep);
+        Assert.Equal(1, kernels.Count(reason => reason == IncrementalStepRunReason.Modified));
+        Assert.Equal(2, kernels.Count(reason => CachedReasons.Contains(reason)));
+        Assert.All(Reasons(result, GgmlBlockGenerator.TypeTableStep), reason => Assert.Contains(reason, CachedReasons));
+    }
+
+    [Fact]
+    public void Editing_one_k_quant_re_emits_only_its_kernels()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(new[] { GeneratorHarness.Parse(KQuants, "KQuants.cs") });
+        var driver = GeneratorHarness.CreateDriver(trackSteps: true).RunGenerators(compilation, TestContext.Current.CancellationToken);
+        Assert.Empty(driver.GetRunResult().Results.Single().Diagnostics);
+
+        // Q3_K's sub-scales lose their Offset: only Q3_K's kernel model changes (its struct layout does not).
+        var oldTree = compilation.SyntaxTrees.Single(tree => tree.FilePath == "KQuants.cs");
+        var newTree = GeneratorHarness.Parse(KQuants.Replace("ScalesK3, Offset = -32", "ScalesK3", StringComparison.Ordinal), "KQuants.cs");
+        var result = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, newTree), TestContext.Current.CancellationToken)
+            .GetRunResult().Results.Single();
+
+        Assert.Empty(result.Diagnostics);
         var kernels = Reasons(result, GgmlBlockGenerator.KernelModelsStep);
         Assert.Equal(1, kernels.Count(reason => reason == IncrementalStepRunReason.Modified));
         Assert.Equal(2, kernels.Count(reason => CachedReasons.Contains(reason)));

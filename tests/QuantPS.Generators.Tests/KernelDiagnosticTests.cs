@@ -2,7 +2,7 @@ using Microsoft.CodeAnalysis;
 
 namespace QuantPS.Generators.Tests;
 
-/// <summary>Kernel declarations that do not fit their fields, codebooks or pairings: QPSG010-QPSG014.</summary>
+/// <summary>Kernel declarations that do not fit their fields, codebooks, pairings or field orders: QPSG010-QPSG015.</summary>
 public sealed class KernelDiagnosticTests
 {
     /// <summary>A valid activation format the samples can pair with.</summary>
@@ -65,7 +65,69 @@ public sealed class KernelDiagnosticTests
             [Reconstruct(ValueScheme.Scaled)]
             public partial struct BlockQ8_9;
             """,
+            "QPSG015", "Quants("
+        },
+        {
+            "interleaved runs of 8-bit quants",
+            K4(quants: "[Quants(\"Qs\", bits: 8, count: 128, Order = QuantOrder.Interleaved32)]", blockSize: 128),
+            "QPSG015", "Quants("
+        },
+        {
+            "interleaved runs that do not fill the block",
+            K4(quants: "[Quants(\"Qs\", bits: 4, count: 32, Order = QuantOrder.Interleaved32)]", blockSize: 32, typeSize: 32),
+            "QPSG015", "Quants("
+        },
+        {
+            "get_scale_min_k4 packing on sub-scales without mins",
+            K4(scales: "[SubScales(\"Scales\", bits: 6, count: 16, Order = QuantOrder.ScaleMinK4)]"),
+            "QPSG015", "SubScales("
+        },
+        {
+            "Q3_K scale packing on 4-bit sub-scales",
+            K4(scales: "[SubScales(\"Scales\", bits: 4, count: 16, WithMins = true, Order = QuantOrder.ScalesK3)]", typeSize: 148),
+            "QPSG015", "SubScales("
+        },
+        {
+            "a sub-scale packing on quants",
+            K4(quants: "[Quants(\"Qs\", bits: 4, count: 256, Order = QuantOrder.ScaleMinPairs)]"),
+            "QPSG015", "Quants("
+        },
+        {
+            "sub-scales with a scheme that ignores them",
+            K4(reconstruct: "[Reconstruct(ValueScheme.ScaledWithMin)]"),
             "QPSG010", "Reconstruct("
+        },
+        {
+            "SubScaled with sub-block mins",
+            K4(reconstruct: "[Reconstruct(ValueScheme.SubScaled)]"),
+            "QPSG010", "Reconstruct("
+        },
+        {
+            "SubScaledWithMin without sub-block mins",
+            K4(scales: "[SubScales(\"Scales\", bits: 6, count: 16, Order = QuantOrder.ScalesK3)]"),
+            "QPSG010", "Reconstruct("
+        },
+        {
+            "SubScaled without sub-scales",
+            """
+            [GgmlBlock(14, "Q6_K", "q6_K", blockSize: 256, typeSize: 194)]
+            [Quants("Ql", bits: 4, count: 256, Order = QuantOrder.Interleaved64)]
+            [HighBits("Qh", bits: 2, count: 256, Order = QuantOrder.Interleaved32)]
+            [Scale("D", NumberFormat.F16)]
+            [Reconstruct(ValueScheme.SubScaled, Offset = -32)]
+            public partial struct BlockQ6_K;
+            """,
+            "QPSG010", "Reconstruct("
+        },
+        {
+            "sub-scales that do not split the block",
+            K4(scales: "[SubScales(\"Scales\", bits: 4, count: 12, WithMins = true, Order = QuantOrder.ScaleMinPairs)]", typeSize: 144),
+            "QPSG010", "Reconstruct("
+        },
+        {
+            "a K-quant paired with a 32-value activation",
+            K4(activation: "Q8_0") + Q8_0,
+            "QPSG014", "Activation("
         },
         {
             "codebook that is not declared",
@@ -133,15 +195,18 @@ public sealed class KernelDiagnosticTests
             "QPSG013", "ActivationQuantizer("
         },
         {
-            "a scheme no family emits yet (K-quant sub-scales)",
+            "a description no family emits yet (Q4_K's nibbles in sequential order)",
+            K4(quants: "[Quants(\"Qs\", bits: 4, count: 256)]"),
+            "QPSG014", "Reconstruct("
+        },
+        {
+            "a description no family emits yet (1-bit quants)",
             """
-            [GgmlBlock(12, "Q4_K", "q4_K", blockSize: 256, typeSize: 144)]
+            [GgmlBlock(41, "Q1_0", "q1_0", blockSize: 128, typeSize: 18)]
             [Scale("D", NumberFormat.F16)]
-            [Min("DMin", NumberFormat.F16)]
-            [SubScales("Scales", bits: 6, count: 8, WithMins = true)]
-            [Quants("Qs", bits: 4, count: 256)]
-            [Reconstruct(ValueScheme.ScaledWithMin)]
-            public partial struct BlockQ4_K;
+            [Quants("Qs", bits: 1, count: 128)]
+            [Reconstruct(ValueScheme.Scaled)]
+            public partial struct BlockQ1_0;
             """,
             "QPSG014", "Reconstruct("
         },
@@ -184,6 +249,19 @@ public sealed class KernelDiagnosticTests
         // A rejected description still compiles: its struct and the table are emitted, its kernels are not.
         Assert.Empty(GeneratorHarness.Errors(output));
     }
+
+    /// <summary>Q4_K as declared in KQuantBlocks.cs, with one part swapped out; no activation unless named.</summary>
+    private static string K4(
+        string? quants = null, string? scales = null, string? reconstruct = null, int blockSize = 256, int typeSize = 144, string? activation = null) => $$"""
+        [GgmlBlock(12, "Q4_K", "q4_K", blockSize: {{blockSize}}, typeSize: {{typeSize}})]
+        [Scale("D", NumberFormat.F16)]
+        [Min("DMin", NumberFormat.F16)]
+        {{scales ?? "[SubScales(\"Scales\", bits: 6, count: 8, WithMins = true, Order = QuantOrder.ScaleMinK4)]"}}
+        {{quants ?? "[Quants(\"Qs\", bits: 4, count: 256, Order = QuantOrder.Interleaved32)]"}}
+        {{reconstruct ?? "[Reconstruct(ValueScheme.SubScaledWithMin)]"}}
+        {{(activation is null ? "" : $"[Activation(\"{activation}\")]")}}
+        public partial struct BlockQ4_K;
+        """;
 
     private static string Q4(string extraField, string reconstruct, int typeSize = 18, string? codebook = null, string activation = "Q8_0")
     {

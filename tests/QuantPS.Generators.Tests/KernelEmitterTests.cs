@@ -191,6 +191,103 @@ public sealed class KernelEmitterTests
         }
     }
 
+    [Fact]
+    public void K_quants_rebuild_values_from_sub_scales_and_interleaved_runs()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Errors(output));
+
+        // The reference reads the description: sub-scale j (ggml's get_scale_min_k4 packing), Interleaved32 nibbles.
+        var q4k = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q4_KKernels.g.cs");
+        Assert.Contains("float dl = d * SubScale(block + 4, j);", q4k);
+        Assert.Contains("float ml = dmin * SubMin(block + 4, j);", q4k);
+        Assert.Contains("int q = (((block + 16)[(i / 64) * 32 + i % 32] >> (4 * ((i % 64) / 32))) & 15);", q4k);
+        Assert.Contains("y[i] = dl * q - ml;", q4k);
+        Assert.Contains("private static int SubScale(byte* scales, int j) => (j < 4 ? scales[j] & 63 : (scales[j + 4] & 15) | ((scales[j - 4] >> 6) << 4));", q4k);
+
+        // The dot: unsigned weights times int8 activations times the sub-scale (pmaddubsw, pmaddwd), per-block
+        // constants loaded before the loop, the mins through Q8_K's per-16 sums; 512 bits run the 256-bit loop.
+        Assert.Contains("var hot0 = Vector256.Load(DotConstants);", q4k);
+        Assert.Contains("var p0 = Simd.DotScaled(u0, y0, Simd.Lookup16(scaleTable, hot1).AsInt16());", q4k);
+        Assert.Contains("var msum = Simd.MultiplyAddPairs(bs, Simd.Lookup16(scaleTable, ", q4k);
+        Assert.Contains("minAcc = Simd.MultiplyAdd(Vector256.ConvertToSingle(msum), Vector256.Create(Simd.ReadHalf(blk + 2) * Unsafe.ReadUnaligned<float>(act)), minAcc);", q4k);
+        Assert.Contains("(the 512-bit member runs the 256-bit loop)", q4k);
+
+        // 512-bit dequantize: the low and high nibbles of one 32-byte run side by side.
+        Assert.Contains("var j0 = Simd.Join(m0, Vector256.ShiftRightLogical(m0.AsUInt16(), 4).AsByte());", q4k);
+
+        // Offsets enter through the sums: Q6_K's q - 32 and Q3_K's q - 4, and Q3_K's scale offset applied in bytes.
+        var q6k = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q6_KKernels.g.cs");
+        Assert.Contains("y[i] = dl * (q - 32);", q6k);
+        Assert.Contains("isum -= Vector256.ShiftLeft(corr, 5);", q6k);
+        var q3k = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q3_KKernels.g.cs");
+        Assert.Contains("var scaleSigned = (k3.AsSByte() + Vector128.Create((sbyte)-32));", q3k);
+        Assert.Contains("isum -= Vector256.ShiftLeft(corr, 2);", q3k);
+        Assert.Contains("(((scales[j % 8] >> (4 * (j / 8))) & 15) | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;", q3k);
+    }
+
+    [Theory]
+    [InlineData("Q2_K", 80, 82)]
+    [InlineData("Q3_K", 108, -1)]
+    [InlineData("Q4_K", 0, 2)]
+    [InlineData("Q5_K", 0, 2)]
+    [InlineData("Q6_K", 208, -1)]
+    public unsafe void Every_k_quant_width_computes_what_the_reference_does(string type, int scaleOffset, int minOffset)
+    {
+        var assembly = RealFormats.Value;
+        var kernels = assembly.GetType($"QuantPS.Kernels.Generated.{type}Kernels")!;
+        var activationKernels = assembly.GetType("QuantPS.Kernels.Generated.Q8_KKernels")!;
+        var blocks = 3;
+        var count = 256L * blocks;
+        var random = new Random(11);
+
+        // Random bytes are valid super-blocks once their F16 scales are finite (here 1/16 and 1/32).
+        var typeSize = (int)kernels.GetField("TypeSize")!.GetValue(null)!;
+        var row = new byte[typeSize * blocks];
+        random.NextBytes(row);
+        for (var b = 0; b < blocks; b++)
+        {
+            BitConverter.TryWriteBytes(row.AsSpan((b * typeSize) + scaleOffset), (ushort)0x2C00);
+            if (minOffset >= 0)
+            {
+                BitConverter.TryWriteBytes(row.AsSpan((b * typeSize) + minOffset), (ushort)0x2800);
+            }
+        }
+
+        var floats = Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var act = new byte[292 * blocks];
+        fixed (float* source = floats)
+        fixed (byte* destination = act)
+        {
+            Invoke(activationKernels, "QuantizeRowScalar", (nint)source, (nint)destination, count);
+        }
+
+        var reference = Dequantize(kernels, "DequantizeReferenceRow", row, count);
+        var activations = Dequantize(activationKernels, "DequantizeReferenceRow", act, count);
+        double exact = 0, magnitude = 0;
+        for (var i = 0; i < count; i++)
+        {
+            exact += (double)reference[i] * activations[i];
+            magnitude += Math.Abs((double)reference[i] * activations[i]);
+        }
+
+        var scalarDot = Dot(kernels, "DotScalar", row, act, count);
+        Assert.True(Math.Abs(scalarDot - exact) <= 1e-5 * magnitude, $"{type} scalar dot {scalarDot}, float64 {exact}");
+        foreach (var width in Widths)
+        {
+            Assert.Equal(reference, Dequantize(kernels, "DequantizeRow" + width, row, count));
+            var dot = Dot(kernels, "Dot" + width, row, act, count);
+            Assert.True(Math.Abs(dot - scalarDot) <= 1e-5 * magnitude, $"{type} {width}: {dot} vs scalar {scalarDot}");
+        }
+    }
+
+    private static readonly Lazy<Assembly> RealFormats = new(() =>
+    {
+        var (_, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        return Load(output, "real-formats");
+    });
+
     private static unsafe float[] Dequantize(Type kernels, string method, byte[] row, long count)
     {
         var output = new float[count];
@@ -221,13 +318,14 @@ public sealed class KernelEmitterTests
         return info.Invoke(null, boxed);
     }
 
-    private static Assembly CompileAndLoad(string source)
+    private static Assembly CompileAndLoad(string source) => Load(GeneratorHarness.Run(source).Output, "kernel-sample");
+
+    private static Assembly Load(Compilation output, string name)
     {
-        var (_, output) = GeneratorHarness.Run(source);
         using var image = new MemoryStream();
         var emitted = output.Emit(image);
         Assert.True(emitted.Success, string.Join("\n", emitted.Diagnostics));
         image.Position = 0;
-        return new AssemblyLoadContext("kernel-sample", isCollectible: true).LoadFromStream(image);
+        return new AssemblyLoadContext(name, isCollectible: true).LoadFromStream(image);
     }
 }

@@ -50,6 +50,7 @@ internal static class KernelFamilies
     {
         new ElementKernelEmitter(),
         new LegacyKernelEmitter(),
+        new KQuantKernelEmitter(),
         new ActivationQuantizerEmitter(),
     };
 

@@ -46,7 +46,7 @@ internal static class KernelPlanner
         var fields = new List<KernelField>();
         foreach (var field in block.Fields)
         {
-            fields.Add(new KernelField(field.Kind, field.Format, field.Bits, field.Count, field.Signed, field.Order, offset, field.Bytes));
+            fields.Add(new KernelField(field.Kind, field.Format, field.Bits, field.Count, field.Signed, field.Order, offset, field.Bytes, field.WithMins, field.ValueOffset));
             offset += field.Bytes;
         }
 
@@ -69,6 +69,14 @@ internal static class KernelPlanner
         foreach (var problem in SchemeProblems(block, spec))
         {
             diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidReconstruction, spec.ReconstructLocation, name, problem));
+        }
+
+        foreach (var field in block.Fields)
+        {
+            if (OrderProblem(field) is { } problem)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidOrder, field.Location ?? spec.ReconstructLocation, field.Name, name, field.Order, problem));
+            }
         }
 
         var (codebook, log2) = ResolveCodebook(block, spec, books, diagnostics);
@@ -155,10 +163,36 @@ internal static class KernelPlanner
             yield return $"scheme {spec.Scheme} needs exactly one [Scale] field (found {Count(FieldKind.Scale)})";
         }
 
-        var needsMin = spec.Scheme == "ScaledWithMin";
+        var needsMin = spec.Scheme is "ScaledWithMin" or "SubScaledWithMin";
         if (needsMin != (Count(FieldKind.Min) == 1) || Count(FieldKind.Min) > 1)
         {
-            yield return needsMin ? "scheme ScaledWithMin needs one [Min] field" : $"scheme {spec.Scheme} ignores the [Min] field; use ScaledWithMin";
+            yield return needsMin ? $"scheme {spec.Scheme} needs one [Min] field" : $"scheme {spec.Scheme} ignores the [Min] field; use {(spec.Scheme == "SubScaled" ? "SubScaledWithMin" : "ScaledWithMin")}";
+        }
+
+        var subScales = fields.Where(field => field.Kind == FieldKind.SubScales).ToList();
+        if (spec.Scheme is "SubScaled" or "SubScaledWithMin")
+        {
+            var sub = subScales.Count == 1 ? subScales[0] : null;
+            if (sub is null)
+            {
+                yield return $"scheme {spec.Scheme} needs exactly one [SubScales] field (found {subScales.Count})";
+            }
+            else if (block.BlockSize % sub.Count != 0)
+            {
+                yield return $"{Text(sub.Count)} sub-scales do not split the {Text(block.BlockSize)} values into equal sub-blocks";
+            }
+            else if (needsMin != sub.WithMins)
+            {
+                yield return needsMin ? "scheme SubScaledWithMin needs sub-block mins ([SubScales(..., WithMins = true)])" : "the [SubScales] carry mins that scheme SubScaled ignores; use SubScaledWithMin";
+            }
+            else if (sub.Format != "Integer")
+            {
+                yield return $"scheme {spec.Scheme} takes integer sub-scales, not {sub.Format}";
+            }
+        }
+        else if (subScales.Count > 0)
+        {
+            yield return $"scheme {spec.Scheme} ignores the [SubScales] field; use SubScaled or SubScaledWithMin";
         }
 
         if (quants is null)
@@ -178,11 +212,6 @@ internal static class KernelPlanner
             yield return "a codebook scheme takes no Offset";
         }
 
-        if (quants.Order == "SplitHalves" && (quants.Bits != 4 || quants.Count % 2 != 0))
-        {
-            yield return "QuantOrder.SplitHalves packs two 4-bit quants to a byte; the quants are " + Text(quants.Bits) + "-bit";
-        }
-
         var high = fields.Where(field => field.Kind == FieldKind.HighBits).ToList();
         foreach (var plane in high.Where(plane => plane.Count != quants.Count))
         {
@@ -196,6 +225,40 @@ internal static class KernelPlanner
         if (!isCodebook && bits <= 8 && (low + spec.Offset < -128 || top + spec.Offset > 127))
         {
             yield return $"quants of {Text(bits)} bits plus Offset {Text(spec.Offset)} do not fit an int8";
+        }
+    }
+
+    /// <summary>Why a field's <c>Order</c> cannot describe it (QPSG015), or null.</summary>
+    private static string? OrderProblem(FieldModel field)
+    {
+        var isValues = field.Kind is FieldKind.Quants or FieldKind.HighBits;
+        var isScales = field.Kind == FieldKind.SubScales;
+        switch (field.Order)
+        {
+            case "SplitHalves":
+                return !isValues ? "it orders quants and high-bit planes"
+                    : field.Bits != 4 || field.Count % 2 != 0 ? $"it packs two 4-bit items to a byte; the items are {Text(field.Bits)}-bit"
+                    : null;
+            case "Interleaved32" or "Interleaved64":
+                var run = field.Order == "Interleaved32" ? 32 : 64;
+                return !isValues ? "it orders quants and high-bit planes"
+                    : field.Bits is not (1 or 2 or 4) ? $"it packs 1-, 2- or 4-bit items into bytes; the items are {Text(field.Bits)}-bit"
+                    : field.Count % (run * (8 / field.Bits)) != 0 ? $"a run of {Text(run)} bytes holds {Text(run * (8 / field.Bits))} values; {Text(field.Count)} is not a whole number of runs"
+                    : null;
+            case "ScaleMinPairs":
+                return !isScales ? "it packs sub-scales"
+                    : !field.WithMins || field.Bits != 4 ? "it pairs a 4-bit scale and a 4-bit min in each byte ([SubScales(bits: 4, ..., WithMins = true)])"
+                    : null;
+            case "ScalesK3":
+                return !isScales ? "it packs sub-scales"
+                    : field.WithMins || field.Bits != 6 || field.Count != 16 ? "it packs 16 scales of 6 bits without mins ([SubScales(bits: 6, count: 16)])"
+                    : null;
+            case "ScaleMinK4":
+                return !isScales ? "it packs sub-scales"
+                    : !field.WithMins || field.Bits != 6 || field.Count != 8 ? "it packs 8 scales and 8 mins of 6 bits ([SubScales(bits: 6, count: 8, WithMins = true)])"
+                    : null;
+            default:
+                return null;
         }
     }
 

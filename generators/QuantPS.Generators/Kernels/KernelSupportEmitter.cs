@@ -162,6 +162,22 @@ internal static class KernelSupportEmitter
             return table;
         }
 
+        /// <summary>Keeps the pinned constant tables of the kernel classes alive.</summary>
+        private static readonly global::System.Collections.Generic.List<byte[]> PinnedTables = new();
+
+        /// <summary>Copies <paramref name="data"/> to a pinned array that lives as long as the process; returns its address.</summary>
+        public static byte* Pin(byte[] data)
+        {
+            var table = GC.AllocateUninitializedArray<byte>(data.Length, pinned: true);
+            data.CopyTo(table, 0);
+            lock (PinnedTables)
+            {
+                PinnedTables.Add(table);
+            }
+
+            return (byte*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(table));
+        }
+
         [MethodImpl(Inline)]
         public static float HalfToSingle(ushort bits) => HalfTable[bits];
 
@@ -218,6 +234,34 @@ internal static class KernelSupportEmitter
             return DotI8(w.AsSByte(), y);
         }
 
+        /// <summary>
+        /// Unsigned weights 0..127 times int8 activations, sums of four adjacent products times an int16 scale that
+        /// is the same in every lane of each 128-bit lane (a K-quant sub-block covers 16 bytes or more): pmaddubsw,
+        /// then pmaddwd with the scales. The fallback places partial sums in other lanes; every lane total agrees.
+        /// </summary>
+        [MethodImpl(Inline)]
+        public static Vector128<int> DotScaled(Vector128<byte> u, Vector128<sbyte> y, Vector128<short> scales)
+        {
+            if (Ssse3.IsSupported)
+            {
+                return Sse2.MultiplyAddAdjacent(Ssse3.MultiplyAddAdjacent(u, y), scales);
+            }
+
+            return DotI8(u.AsSByte(), y) * Vector128.WidenLower(scales);
+        }
+
+        /// <summary>Sums of int16 products in int32 lanes (pmaddwd); the fallback pairs other lanes, with the same total.</summary>
+        [MethodImpl(Inline)]
+        public static Vector128<int> MultiplyAddPairs(Vector128<short> a, Vector128<short> b)
+        {
+            if (Sse2.IsSupported)
+            {
+                return Sse2.MultiplyAddAdjacent(a, b);
+            }
+
+            return (Vector128.WidenLower(a) * Vector128.WidenLower(b)) + (Vector128.WidenUpper(a) * Vector128.WidenUpper(b));
+        }
+
         [MethodImpl(Inline)]
         public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) =>
             Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
@@ -233,7 +277,10 @@ internal static class KernelSupportEmitter
             return Vector128.Equals(spread & mask, mask);
         }
 
-        /// <summary>16-entry table lookup, indices 0..15.</summary>
+        /// <summary>
+        /// 16-entry table lookup, indices 0..15 (pshufb): at 256 and 512 bits each 128-bit lane looks up in its own lane
+        /// of the table; an index with bit 7 set gives 0.
+        /// </summary>
         [MethodImpl(Inline)]
         public static Vector128<sbyte> Lookup16(Vector128<sbyte> table, Vector128<byte> index) =>
             Ssse3.IsSupported ? Ssse3.Shuffle(table, index.AsSByte()) : Vector128.Shuffle(table, index.AsSByte());
@@ -300,6 +347,28 @@ internal static class KernelSupportEmitter
         }
 
         [MethodImpl(Inline)]
+        public static Vector256<int> DotScaled(Vector256<byte> u, Vector256<sbyte> y, Vector256<short> scales)
+        {
+            if (Avx2.IsSupported)
+            {
+                return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, y), scales);
+            }
+
+            return Vector256.Create(DotScaled(u.GetLower(), y.GetLower(), scales.GetLower()), DotScaled(u.GetUpper(), y.GetUpper(), scales.GetUpper()));
+        }
+
+        [MethodImpl(Inline)]
+        public static Vector256<int> MultiplyAddPairs(Vector256<short> a, Vector256<short> b)
+        {
+            if (Avx2.IsSupported)
+            {
+                return Avx2.MultiplyAddAdjacent(a, b);
+            }
+
+            return Vector256.Create(MultiplyAddPairs(a.GetLower(), b.GetLower()), MultiplyAddPairs(a.GetUpper(), b.GetUpper()));
+        }
+
+        [MethodImpl(Inline)]
         public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) =>
             Fma.IsSupported ? Fma.MultiplyAdd(a, b, c) : a * b + c;
 
@@ -322,7 +391,7 @@ internal static class KernelSupportEmitter
         public static Vector256<sbyte> Lookup16(Vector256<sbyte> table, Vector256<byte> index) =>
             Avx2.IsSupported
                 ? Avx2.Shuffle(table, index.AsSByte())
-                : Vector256.Create(Lookup16(table.GetLower(), index.GetLower()), Lookup16(table.GetLower(), index.GetUpper()));
+                : Vector256.Create(Lookup16(table.GetLower(), index.GetLower()), Lookup16(table.GetUpper(), index.GetUpper()));
 
         [MethodImpl(Inline)]
         public static Vector256<sbyte> BroadcastV256(Vector128<sbyte> table) => Vector256.Create(table, table);
@@ -369,6 +438,17 @@ internal static class KernelSupportEmitter
         }
 
         [MethodImpl(Inline)]
+        public static Vector512<int> DotScaled(Vector512<byte> u, Vector512<sbyte> y, Vector512<short> scales)
+        {
+            if (Avx512BW.IsSupported)
+            {
+                return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, y), scales);
+            }
+
+            return Vector512.Create(DotScaled(u.GetLower(), y.GetLower(), scales.GetLower()), DotScaled(u.GetUpper(), y.GetUpper(), scales.GetUpper()));
+        }
+
+        [MethodImpl(Inline)]
         public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
             Avx512F.IsSupported ? Avx512F.FusedMultiplyAdd(a, b, c) : a * b + c;
 
@@ -380,10 +460,15 @@ internal static class KernelSupportEmitter
         public static Vector512<sbyte> Lookup16(Vector512<sbyte> table, Vector512<byte> index) =>
             Avx512BW.IsSupported
                 ? Avx512BW.Shuffle(table, index.AsSByte())
-                : Vector512.Create(Lookup16(table.GetLower(), index.GetLower()), Lookup16(table.GetLower(), index.GetUpper()));
+                : Vector512.Create(Lookup16(table.GetLower(), index.GetLower()), Lookup16(table.GetUpper(), index.GetUpper()));
 
         [MethodImpl(Inline)]
-        public static Vector512<sbyte> BroadcastV512(Vector128<sbyte> table) => Vector512.Create(BroadcastV256(table), BroadcastV256(table));
+        public static Vector512<sbyte> BroadcastV512(Vector128<sbyte> table)
+        {
+            // Join, not Vector512.Create(half, half): the JIT builds the latter by inserting into the old register.
+            var half = BroadcastV256(table);
+            return Join(half, half);
+        }
 
         [MethodImpl(Inline)]
         public static Vector512<int> DotBiased(Vector512<byte> u, Vector512<sbyte> y, Vector512<byte> bias)

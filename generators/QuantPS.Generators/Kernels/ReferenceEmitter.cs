@@ -12,6 +12,16 @@ internal static class ReferenceEmitter
 {
     public static void Emit(SourceWriter writer, KernelModel model)
     {
+        EmitMethod(writer, model);
+        if (model.Scheme is "SubScaled" or "SubScaledWithMin")
+        {
+            writer.Line();
+            EmitSubScaleHelpers(writer, model);
+        }
+    }
+
+    private static void EmitMethod(SourceWriter writer, KernelModel model)
+    {
         writer
             .Line($"/// <summary>Scalar reference: value i of each block rebuilt as the description says ({model.Scheme}).</summary>")
             .Line(KernelFamily.Hot)
@@ -26,6 +36,12 @@ internal static class ReferenceEmitter
                     writer.Line($"destination[i] = {ElementExpr(model, "source + i * " + Width.Text(model.Layout.TypeSize))};");
                 }
 
+                return;
+            }
+
+            if (model.Scheme is "SubScaled" or "SubScaledWithMin")
+            {
+                EmitSubScaledBody(writer, model);
                 return;
             }
 
@@ -57,6 +73,94 @@ internal static class ReferenceEmitter
         }
 
         writer.Line();
+    }
+
+    /// <summary>Sub-block scales: d * s[j] and dmin * m[j] per sub-block, then value by value (ggml's order of float operations).</summary>
+    private static void EmitSubScaledBody(SourceWriter writer, KernelModel model)
+    {
+        var sub = model.Layout.Find(FieldKind.SubScales)!;
+        var group = model.Layout.BlockSize / sub.Count;
+        var withMin = model.Scheme == "SubScaledWithMin";
+        writer.Line("long blocks = count / BlockSize;");
+        writer.Line("for (long b = 0; b < blocks; b++)");
+        using (writer.Braces())
+        {
+            writer
+                .Line("byte* block = source + b * TypeSize;")
+                .Line("float* y = destination + b * BlockSize;")
+                .Line($"float d = {ScaleExpr(model, "block", exact: true)};");
+            if (withMin)
+            {
+                writer.Line($"float dmin = {ScalarField(model.Layout.Find(FieldKind.Min)!, "block", exact: true)};");
+            }
+
+            writer.Line($"for (int j = 0; j < {Width.Text(sub.Count)}; j++)");
+            using (writer.Braces())
+            {
+                writer.Line($"float dl = d * SubScale({Address("block", sub.Offset)}, j);");
+                if (withMin)
+                {
+                    writer.Line($"float ml = dmin * SubMin({Address("block", sub.Offset)}, j);");
+                }
+
+                writer.Line($"for (int i = j * {Width.Text(group)}; i < (j + 1) * {Width.Text(group)}; i++)");
+                using (writer.Braces())
+                {
+                    writer.Line($"int q = {QuantExpr(model.Layout, "block", "i")};");
+                    writer.Line($"y[i] = dl * {OffsetQ(model)}{(withMin ? " - ml" : "")};");
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>SubScale(scales, j)</c> and, with mins, <c>SubMin(scales, j)</c>: sub-block j's integer scale and min as the
+    /// field's order packs them, the scale's Offset applied. Shared by the reference and the scalar dot product.
+    /// </summary>
+    public static void EmitSubScaleHelpers(SourceWriter writer, KernelModel model)
+    {
+        var sub = model.Layout.Find(FieldKind.SubScales)!;
+        var offset = sub.ValueOffset == 0 ? "" : (sub.ValueOffset < 0 ? " - " : " + ") + Width.Text(Math.Abs(sub.ValueOffset));
+        writer
+            .Line($"/// <summary>Sub-block <paramref name=\"j\"/>'s scale ({sub.Order}, {Width.Text(sub.Bits)}-bit{(sub.ValueOffset != 0 ? ", offset " + Width.Text(sub.ValueOffset) : "")}).</summary>")
+            .Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]")
+            .Line($"private static int SubScale(byte* scales, int j) => {SubItem(sub, "j", mins: false)}{offset};")
+            .Line();
+        if (sub.WithMins)
+        {
+            writer
+                .Line("/// <summary>Sub-block <paramref name=\"j\"/>'s min.</summary>")
+                .Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]")
+                .Line($"private static int SubMin(byte* scales, int j) => {SubItem(sub, "j", mins: true)};")
+                .Line();
+        }
+    }
+
+    private static string SubItem(KernelField sub, string j, bool mins)
+    {
+        var mask = Width.Text((1 << sub.Bits) - 1);
+        switch (sub.Order)
+        {
+            case "ScaleMinPairs":
+                return mins ? $"((scales[{j}] >> {Width.Text(sub.Bits)}) & {mask})" : $"(scales[{j}] & {mask})";
+            case "ScalesK3":
+                return $"(((scales[{j} % 8] >> (4 * ({j} / 8))) & 15) | (((scales[8 + {j} % 4] >> (2 * ({j} / 4))) & 3) << 4))";
+            case "ScaleMinK4":
+                return mins
+                    ? $"({j} < 4 ? scales[{j} + 4] & 63 : (scales[{j} + 4] >> 4) | ((scales[{j}] >> 6) << 4))"
+                    : $"({j} < 4 ? scales[{j}] & 63 : (scales[{j} + 4] & 15) | ((scales[{j} - 4] >> 6) << 4))";
+            default:
+                // Sequential: items lowest bits first, the mins after the scales.
+                var item = mins ? $"({Width.Text(sub.Count)} + {j})" : j;
+                if (sub.Bits == 8)
+                {
+                    return sub.Signed ? $"(sbyte)scales[{item}]" : $"scales[{item}]";
+                }
+
+                var perByte = Width.Text(8 / sub.Bits);
+                var raw = $"((scales[{item} / {perByte}] >> ({Width.Text(sub.Bits)} * ({item} % {perByte}))) & {mask})";
+                return sub.Signed ? $"(({raw} << {Width.Text(32 - sub.Bits)}) >> {Width.Text(32 - sub.Bits)})" : raw;
+        }
     }
 
     /// <summary>The element at <paramref name="address"/> as a float.</summary>
@@ -119,7 +223,7 @@ internal static class ReferenceEmitter
 
     public static string Address(string block, int offset) => offset == 0 ? block : $"{block} + {Width.Text(offset)}";
 
-    private static string OffsetQ(KernelModel model) => model.Offset == 0 ? "q" : $"(q + {Width.Text(model.Offset)})";
+    private static string OffsetQ(KernelModel model) => model.Offset == 0 ? "q" : model.Offset < 0 ? $"(q - {Width.Text(-model.Offset)})" : $"(q + {Width.Text(model.Offset)})";
 
     /// <summary>Item <paramref name="i"/> of a packed field, by its order.</summary>
     private static string Packed(KernelField field, string block, string i)
@@ -131,6 +235,14 @@ internal static class ReferenceEmitter
         }
 
         var mask = Width.Text((1 << field.Bits) - 1);
+        if (field.Order is "Interleaved32" or "Interleaved64")
+        {
+            // Runs of R bytes: item k of byte l in run c is value c * R * (8 / bits) + R * k + l.
+            var run = field.Order == "Interleaved32" ? 32 : 64;
+            var perRun = Width.Text(run * (8 / field.Bits));
+            return $"((({at})[({i} / {perRun}) * {Width.Text(run)} + {i} % {Width.Text(run)}] >> ({Width.Text(field.Bits)} * (({i} % {perRun}) / {Width.Text(run)}))) & {mask})";
+        }
+
         if (field.Order == "SplitHalves")
         {
             var half = Width.Text(field.Count / 2);

@@ -41,6 +41,9 @@ internal sealed record FieldModel(
 {
     /// <summary>A scalar field is a plain C# field; the others are fixed buffers.</summary>
     public bool IsScalar => BufferLength == 0;
+
+    /// <summary>Added to each decoded item (<c>[SubScales(Offset = ...)]</c>); 0 elsewhere.</summary>
+    public int ValueOffset { get; init; }
 }
 
 /// <summary>

@@ -20,7 +20,7 @@ internal sealed record CodebookModel(string Name, EquatableArray<int> Values, do
 /// A field as the kernels see it: kind and encoding plus its byte offset in the block. No field name,
 /// so renaming a field re-emits the struct but not the kernels.
 /// </summary>
-internal sealed record KernelField(FieldKind Kind, string Format, int Bits, int Count, bool Signed, string Order, int Offset, int Bytes);
+internal sealed record KernelField(FieldKind Kind, string Format, int Bits, int Count, bool Signed, string Order, int Offset, int Bytes, bool WithMins = false, int ValueOffset = 0);
 
 /// <summary>A block's layout for kernels: the type's own, or the activation type it is paired with.</summary>
 internal sealed record LayoutModel(string Name, int BlockSize, int TypeSize, EquatableArray<KernelField> Fields)

@@ -82,14 +82,22 @@ public sealed unsafe class GuardPageTests
             if (type == GgmlType.MXFP4)
             {
                 block[0] = 127;
+                continue;
             }
-            else
+
+            // Byte offsets of the F16 scale and min (ggml-common.h): at the front, or after the K-quants' packed fields.
+            var (scale, min) = type switch
             {
-                *(ushort*)block = 0x3C00;
-                if (type is GgmlType.Q4_1 or GgmlType.Q5_1)
-                {
-                    *(ushort*)(block + 2) = 0x3C00;
-                }
+                GgmlType.Q4_1 or GgmlType.Q5_1 or GgmlType.Q4_K or GgmlType.Q5_K => (0, 2),
+                GgmlType.Q2_K => (80, 82),
+                GgmlType.Q3_K => (108, -1),
+                GgmlType.Q6_K => (208, -1),
+                _ => (0, -1),
+            };
+            *(ushort*)(block + scale) = 0x3C00;
+            if (min >= 0)
+            {
+                *(ushort*)(block + min) = 0x3C00;
             }
         }
     }

@@ -26,7 +26,11 @@ public sealed class KernelContractTests
     [Fact]
     public void The_types_of_this_pass_have_kernels_and_the_rest_wait_for_theirs()
     {
-        var weights = new[] { GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.IQ4_NL, GgmlType.MXFP4 };
+        var weights = new[]
+        {
+            GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1,
+            GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        };
         foreach (var info in GgmlTypeTraits.All)
         {
             Assert.Equal(weights.Contains(info.Type), info.HasKernels);
@@ -40,6 +44,7 @@ public sealed class KernelContractTests
         Assert.NotNull(q8k.QuantizeActivation);
         Assert.Null(q8k.Dot);
         Assert.Equal(GgmlType.Q8_1, GgmlTypeTraits.Get(GgmlType.Q8_1).ActivationType);
-        Assert.Equal(GgmlType.Q4_K, GgmlTypeTraits.Get(GgmlType.Q4_K).ActivationType); // no kernels yet: its own type
+        Assert.Equal(GgmlType.Q8_K, GgmlTypeTraits.Get(GgmlType.Q4_K).ActivationType);
+        Assert.Equal(GgmlType.IQ2_XXS, GgmlTypeTraits.Get(GgmlType.IQ2_XXS).ActivationType); // no kernels yet: its own type
     }
 }

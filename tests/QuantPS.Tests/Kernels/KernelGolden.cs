@@ -11,13 +11,17 @@ internal static class KernelGolden
     public const int Columns = 1024;
 
     /// <summary>Weight types with golden folders and generated kernels, by ggml name.</summary>
-    public static readonly string[] WeightTypes = { "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "mxfp4" };
+    public static readonly string[] WeightTypes =
+    {
+        "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "mxfp4", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K",
+    };
 
     /// <summary>Every type whose kernels this pass generates (F32 has no golden folder).</summary>
     public static readonly GgmlType[] KernelTypes =
     {
         GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
         GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.Q8_K,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
     };
 
     public static GgmlTypeInfo Info(string ggmlName) =>

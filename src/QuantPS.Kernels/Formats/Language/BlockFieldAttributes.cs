@@ -45,7 +45,7 @@ public abstract class PackedFieldAttribute(string name, int bits, int count) : B
     /// </summary>
     public int WordBits { get; set; }
 
-    /// <summary>Which items belong to which value (see <see cref="QuantOrder"/>); quants and high-bit planes.</summary>
+    /// <summary>Which items belong to which value (see <see cref="QuantOrder"/>): quants, high-bit planes, and how sub-scales are packed.</summary>
     public QuantOrder Order { get; set; }
 }
 
@@ -91,6 +91,9 @@ public sealed class SubScalesAttribute(string name, int bits, int count) : Packe
 
     /// <summary>Set when the scales are small floats rather than integers (NVFP4's UE4M3).</summary>
     public NumberFormat Format { get; set; }
+
+    /// <summary>Added to each decoded scale (not to the mins): -32 for Q3_K's offset-binary 6-bit scales.</summary>
+    public int Offset { get; set; }
 }
 
 /// <summary>Per-group sums of the quants (Q8_K's <c>bsums</c>), kept for dot products.</summary>

@@ -18,6 +18,18 @@ public enum ValueScheme
 
     /// <summary><c>x = d * codebook[q]</c>, the codebook named on the quants (IQ4_NL, MXFP4).</summary>
     Codebook,
+
+    /// <summary>
+    /// <c>x = d * s[j] * (q + Offset)</c>, with <c>s[j]</c> the <see cref="SubScalesAttribute"/> scale of the sub-block
+    /// holding the value (blockSize / count values each): Q3_K, Q6_K.
+    /// </summary>
+    SubScaled,
+
+    /// <summary>
+    /// <c>x = d * s[j] * (q + Offset) - m * mins[j]</c>: sub-block scales and mins (<c>WithMins</c>) under a block scale
+    /// and a block <see cref="MinAttribute"/> (ggml's <c>dmin</c>, subtracted): Q2_K, Q4_K, Q5_K.
+    /// </summary>
+    SubScaledWithMin,
 }
 
 /// <summary>Which bits of a packed field belong to value <c>i</c>.</summary>
@@ -31,6 +43,32 @@ public enum QuantOrder
     /// <c>j + count/2</c> in its high nibble.
     /// </summary>
     SplitHalves,
+
+    /// <summary>
+    /// The K-quant order of 1-, 2- and 4-bit items: bytes in runs of 32; item <c>k</c> (lowest bits first) of byte
+    /// <c>l</c> in run <c>c</c> is value <c>c * 32 * (8 / bits) + 32 * k + l</c>. Q2_K/Q3_K quants, Q4_K/Q5_K nibbles,
+    /// the high-bit planes of Q3_K, Q5_K and Q6_K.
+    /// </summary>
+    Interleaved32,
+
+    /// <summary>As <see cref="Interleaved32"/> with runs of 64 bytes (Q6_K's low nibbles).</summary>
+    Interleaved64,
+
+    /// <summary>Sub-scales with mins: byte <c>j</c> holds scale <c>j</c> in its low <c>bits</c> and min <c>j</c> above (Q2_K).</summary>
+    ScaleMinPairs,
+
+    /// <summary>
+    /// 16 sub-scales of 6 bits in 12 bytes (Q3_K): the low 4 bits of scale <c>j</c> are nibble <c>j / 8</c> of byte
+    /// <c>j % 8</c>, its high 2 bits are bits <c>2 * (j / 4)</c> of byte <c>8 + j % 4</c>.
+    /// </summary>
+    ScalesK3,
+
+    /// <summary>
+    /// 8 sub-scales and 8 mins of 6 bits in 12 bytes (Q4_K, Q5_K; ggml's <c>get_scale_min_k4</c>): scales 0-3 and mins
+    /// 0-3 are the low 6 bits of bytes 0-3 and 4-7; scale/min <c>4 + i</c> keep their low 4 bits in the low/high nibble
+    /// of byte <c>8 + i</c> and their high 2 bits in the top bits of byte <c>i</c> / <c>4 + i</c>.
+    /// </summary>
+    ScaleMinK4,
 }
 
 /// <summary>How an activation format is produced from floats (ggml's CPU <c>from_float</c>).</summary>
