@@ -13,6 +13,8 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
         "QuantPS.Gguf.GgufMetadataEntry",
         "QuantPS.Gguf.GgufFinding",
         "QuantPS.Inference.Tokenizers.LlmToken",
+        "QuantPS.Quantization.Job.QuantizePlan",
+        "QuantPS.Quantization.Job.QuantizePlanTensor",
     ];
 
     private XDocument Views => XDocument.Load(Path.Combine(session.ModuleFolder, "QuantPS.format.ps1xml"));
@@ -20,7 +22,7 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
     [Fact]
     public void Manifest_exports_exactly_the_shipped_cmdlets()
     {
-        Assert.Equal(["ConvertFrom-LlmToken", "ConvertTo-LlmToken", "Get-GgufInfo", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
+        Assert.Equal(["ConvertFrom-LlmToken", "ConvertTo-LlmToken", "ConvertTo-Quantized", "Get-GgufInfo", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
         Assert.Empty(session.Module.ExportedFunctions);
         Assert.Empty(session.Module.ExportedAliases);
         Assert.Empty(session.Module.ExportedVariables);
@@ -84,6 +86,8 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
             ["QuantPS.Gguf.GgufMetadataEntry"] = "Get-GgufInfo $Tiny -Metadata",
             ["QuantPS.Gguf.GgufFinding"] = "Test-Gguf $Broken",
             ["QuantPS.Inference.Tokenizers.LlmToken"] = "ConvertTo-LlmToken 'Hello' -Model $Tiny -AddSpecial",
+            ["QuantPS.Quantization.Job.QuantizePlan"] = "ConvertTo-Quantized $Tiny -Type Q8_0 -WhatIf",
+            ["QuantPS.Quantization.Job.QuantizePlanTensor"] = "(ConvertTo-Quantized $Tiny -Type Q8_0 -WhatIf).Tensors",
         };
 
         foreach (var view in Views.Descendants("View"))

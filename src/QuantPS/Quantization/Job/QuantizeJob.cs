@@ -1,0 +1,253 @@
+using System.Buffers;
+using QuantPS.Gguf;
+using QuantPS.Kernels;
+
+namespace QuantPS.Quantization.Job;
+
+/// <summary>Progress of a running job: tensors and output bytes done so far.</summary>
+public sealed record QuantizeProgress(int TensorsDone, int TensorCount, long BytesDone, long BytesTotal, string? CurrentTensor);
+
+/// <summary>What a finished job wrote.</summary>
+public sealed record QuantizeResult(string OutputPath, long SizeBytes, int TensorCount, int ConvertedCount, int FallbackCount, TimeSpan Elapsed);
+
+/// <summary>
+/// Runs a <see cref="QuantizePlan"/>: streams each tensor (copied or converted, rows in parallel)
+/// into a GGUF file written atomically. The output is re-read and checked before it is moved into
+/// place; a failure or a cancellation leaves neither the output nor a temporary file.
+/// </summary>
+public static class QuantizeJob
+{
+    // Rows are converted in slices of about this many values, so memory stays bounded for any model.
+    private const int SliceValues = 1 << 22;
+
+    /// <exception cref="QuantizationException">The plan cannot run (see <see cref="QuantizePlan.ThrowIfNotRunnable"/>), or the output is the input.</exception>
+    /// <exception cref="GgufException">The output exists (without overwrite) or cannot be written.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; nothing is left behind.</exception>
+    public static QuantizeResult Run(GgufModel input, QuantizePlan plan, string outputPath, bool overwrite = false,
+        Action<QuantizeProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentException.ThrowIfNullOrEmpty(outputPath);
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var fullPath = Path.GetFullPath(outputPath);
+        if (input.Shards.Any(s => SamePath(s.Location, fullPath)))
+        {
+            throw new QuantizationException(QuantizeErrorIds.SameFile, $"input and output files are the same: '{fullPath}'. Choose another output path.");
+        }
+
+        if (!overwrite && File.Exists(fullPath))
+        {
+            throw new GgufException(GgufErrorKind.OutputExists, $"{fullPath} already exists. Choose another name or allow overwriting (-Force).", fullPath);
+        }
+
+        plan.ThrowIfNotRunnable();
+        cancellationToken.ThrowIfCancellationRequested();
+
+        // Written under a hidden name first, verified, then renamed: the target never holds a partial file.
+        var staging = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.partial");
+        try
+        {
+            var specs = plan.Tensors.Select(t => new GgufTensorSpec(t.Name, t.Type, t.Shape)).ToArray();
+            using (var writer = GgufWriter.Create(staging, plan.Metadata, specs))
+            {
+                long done = 0, total = plan.Tensors.Sum(t => t.SizeBytes);
+                for (int i = 0; i < plan.Tensors.Count; i++)
+                {
+                    var tensor = plan.Tensors[i];
+                    progress?.Invoke(new QuantizeProgress(i, plan.Tensors.Count, done, total, tensor.Name));
+                    WriteTensor(input, plan, tensor, writer, cancellationToken, n =>
+                    {
+                        done += n;
+                        progress?.Invoke(new QuantizeProgress(i, plan.Tensors.Count, done, total, tensor.Name));
+                    });
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+                writer.Commit();
+                progress?.Invoke(new QuantizeProgress(plan.Tensors.Count, plan.Tensors.Count, done, total, null));
+            }
+
+            if (plan.Options.Verify)
+            {
+                Verify(plan, staging);
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                File.Move(staging, fullPath, overwrite);
+            }
+            catch (IOException e) when (!overwrite && File.Exists(fullPath))
+            {
+                throw new GgufException(GgufErrorKind.OutputExists, $"{fullPath} already exists. Choose another name or allow overwriting (-Force).", fullPath, inner: e);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new GgufException(GgufErrorKind.IoError, $"Cannot move the finished file into place at {fullPath}: {e.Message}", fullPath, inner: e);
+            }
+        }
+        finally
+        {
+            TryDelete(staging);
+        }
+
+        return new QuantizeResult(fullPath, plan.PredictedSize, plan.Tensors.Count, plan.Tensors.Count(t => t.IsConverted), plan.FallbackCount, started.Elapsed);
+    }
+
+    private static unsafe void WriteTensor(GgufModel input, QuantizePlan plan, QuantizePlanTensor tensor, GgufWriter writer, CancellationToken ct, Action<long> wrote)
+    {
+        if (tensor.SizeBytes == 0)
+        {
+            return;
+        }
+
+        byte* source = input.GetTensorPointer(tensor.Source);
+        if (!tensor.IsConverted)
+        {
+            const int Piece = 1 << 24;
+            for (long at = 0; at < tensor.SizeBytes; at += Piece)
+            {
+                ct.ThrowIfCancellationRequested();
+                int n = (int)Math.Min(Piece, tensor.SizeBytes - at);
+                writer.WriteTensorData(new ReadOnlySpan<byte>(source + at, n));
+                wrote(n);
+            }
+
+            return;
+        }
+
+        int rowLength = checked((int)tensor.Shape[0]);
+        long rows = tensor.Source.RowCount;
+        long rowsPerMatrix = tensor.Shape.Count > 1 ? tensor.Shape[1] : 1;
+        var inInfo = GgmlTypeTraits.Get(tensor.SourceType);
+        long inRowBytes = inInfo.RowSizeBytes(rowLength);
+        long outRowBytes = GgmlTypeTraits.Get(tensor.Type).RowSizeBytes(rowLength);
+        float[]? importance = tensor.UsesImportance ? plan.Importance![tensor.Name] : null;
+        int sliceRows = Math.Max(1, SliceValues / rowLength);
+        // A task handles about 16K values at a time, like llama.cpp's chunking (the bytes do not depend on it).
+        int taskRows = Math.Max(1, (32 * 512) / rowLength);
+        int threads = plan.Options.Threads > 0 ? plan.Options.Threads : Environment.ProcessorCount;
+        var output = ArrayPool<byte>.Shared.Rent((int)Math.Min(int.MaxValue, sliceRows * outRowBytes));
+        try
+        {
+            for (long first = 0; first < rows; first += sliceRows)
+            {
+                ct.ThrowIfCancellationRequested();
+                int count = (int)Math.Min(sliceRows, rows - first);
+                int tasks = (count + taskRows - 1) / taskRows;
+                var options = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct };
+                long firstRow = first;
+                Parallel.For(0, tasks, options, () => new float[(long)taskRows * rowLength], (task, _, values) =>
+                {
+                    int r0 = task * taskRows, n = Math.Min(taskRows, count - r0);
+                    for (int r = 0; r < n; r++)
+                    {
+                        long row = firstRow + r0 + r;
+                        var x = values.AsSpan(r * rowLength, rowLength);
+                        Dequantize(tensor.SourceType, inInfo, source + row * inRowBytes, x);
+                        var qw = importance is null ? ReadOnlySpan<float>.Empty
+                            : importance.AsSpan((int)(row / rowsPerMatrix * rowLength), rowLength); // one vector per expert
+                        TypeQuantizer.Quantize(tensor.Type, x, rowLength, output.AsSpan((int)((r0 + r) * outRowBytes), (int)outRowBytes), qw);
+                    }
+
+                    return values;
+                }, _ => { });
+                writer.WriteTensorData(output.AsSpan(0, (int)(count * outRowBytes)));
+                wrote(count * outRowBytes);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(output);
+        }
+    }
+
+    private static unsafe void Dequantize(GgmlType type, GgmlTypeInfo info, byte* row, Span<float> x)
+    {
+        switch (type)
+        {
+            case GgmlType.F32:
+                new ReadOnlySpan<float>(row, x.Length).CopyTo(x);
+                break;
+            case GgmlType.F16:
+                for (int i = 0; i < x.Length; i++) x[i] = FloatConversions.HalfToSingle(((ushort*)row)[i]);
+                break;
+            case GgmlType.BF16:
+                for (int i = 0; i < x.Length; i++) x[i] = FloatConversions.BFloat16ToSingle(((ushort*)row)[i]);
+                break;
+            default:
+                fixed (float* y = x)
+                {
+                    info.DequantizeReference!(row, y, x.Length);
+                }
+
+                break;
+        }
+    }
+
+    // The finished file must read back as planned: same header bytes, tensor table and length.
+    private static void Verify(QuantizePlan plan, string path)
+    {
+        var length = new FileInfo(path).Length;
+        string? problem = length != plan.PredictedSize ? $"it has {length} bytes, not the planned {plan.PredictedSize}" : null;
+        if (problem is null)
+        {
+            using var written = GgufModel.Open(path);
+            var expected = plan.Layout.Tensors;
+            if (written.Tensors.Count != expected.Count || written.Metadata.Count != plan.Metadata.Count)
+            {
+                problem = "its header does not hold the planned tensors and metadata";
+            }
+            else
+            {
+                for (int i = 0; i < expected.Count && problem is null; i++)
+                {
+                    var (a, b) = (written.Tensors[i], expected[i]);
+                    if (a.Name != b.Name || a.Type != b.Type || a.Offset != b.Offset || !a.Shape.SequenceEqual(b.Shape))
+                    {
+                        problem = $"tensor {i} reads back as {a}, planned {b}";
+                    }
+                }
+            }
+
+            if (problem is null)
+            {
+                using var stream = File.OpenRead(path);
+                var header = new byte[plan.Layout.Header.Length];
+                stream.ReadExactly(header);
+                if (!header.AsSpan().SequenceEqual(plan.Layout.Header)) problem = "its header bytes differ from the plan";
+            }
+        }
+
+        if (problem is not null)
+        {
+            throw new QuantizationException(QuantizeErrorIds.VerifyFailed, $"The written file failed its check: {problem}. Nothing was written.");
+        }
+    }
+
+    private static bool SamePath(string a, string b)
+    {
+        try
+        {
+            var comparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+            return string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), comparison);
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try
+        {
+            File.Delete(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Best effort: the hidden .partial name marks it as ours.
+        }
+    }
+}

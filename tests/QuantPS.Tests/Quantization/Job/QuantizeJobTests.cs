@@ -1,0 +1,157 @@
+using QuantPS.Gguf;
+using QuantPS.Kernels;
+using QuantPS.Quantization;
+using QuantPS.Quantization.Job;
+using QuantPS.TestSupport;
+using Xunit;
+
+namespace QuantPS.Tests.Quantization.Job;
+
+/// <summary>The job's contract beyond the bytes: atomicity, cancellation, progress, refusals, metadata.</summary>
+public sealed class QuantizeJobTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("quantps-job-");
+
+    private static string Stories => SharedData.File("models/tinyllamas-stories260K/stories260K.gguf");
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public void Dispose() => _dir.Delete(true);
+
+    private string Out(string name) => Path.Combine(_dir.FullName, name);
+
+    [Fact]
+    public void PlanPredictsTheSizeAndReportsFallbacks()
+    {
+        using var model = GgufModel.Open(Stories);
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("q4_k_m"));
+        Assert.Equal("Q4_K_M", plan.FileType.Name);
+        Assert.Equal(15u, plan.FileTypeId);
+        Assert.Equal(304096, plan.PredictedSize);
+        Assert.True(plan.FallbackCount > 0);
+        Assert.Equal("output.weight", plan.Tensors[0].Name); // llama.cpp's order: non-layer tensors first
+        Assert.Equal(GgmlType.F16, plan.Tensors.Single(t => t.Name == "blk.0.ffn_down.weight").Type);
+        Assert.Equal(GgmlType.F32, plan.Tensors.Single(t => t.Name == "blk.0.attn_norm.weight").Type);
+    }
+
+    [Fact]
+    public void NoFallbackNamesTheTensorAndSuggestsTensorType()
+    {
+        using var model = GgufModel.Open(Stories);
+        var e = Assert.Throws<QuantizationException>(() => QuantizePlan.Create(model, QuantizeFileType.Parse("Q8_0")));
+        Assert.Equal(QuantizeErrorIds.NoFallback, e.ErrorId);
+        Assert.Contains("no tensor type fallback is defined for type q8_0", e.Message);
+        Assert.Contains("blk.0.ffn_down.weight", e.Message);
+        Assert.Contains("-TensorType @{'ffn_down'='f16'}", e.Message);
+    }
+
+    [Fact]
+    public void UnknownTypeIsRefused()
+    {
+        var e = Assert.Throws<QuantizationException>(() => QuantizeFileType.Parse("Q4_K_X"));
+        Assert.Equal(QuantizeErrorIds.UnknownType, e.ErrorId);
+        Assert.Contains("Q4_K_M", e.Message);
+    }
+
+    [Fact]
+    public void ProgressCountsEveryTensorAndByte()
+    {
+        using var model = GgufModel.Open(Stories);
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("Q6_K"));
+        var reports = new List<QuantizeProgress>();
+        var result = QuantizeJob.Run(model, plan, Out("a.gguf"), progress: reports.Add, cancellationToken: Ct);
+        Assert.Equal(plan.PredictedSize, new FileInfo(result.OutputPath).Length);
+        var last = reports[^1];
+        Assert.Equal(plan.Tensors.Count, last.TensorsDone);
+        Assert.Equal(plan.Tensors.Sum(t => t.SizeBytes), last.BytesDone);
+        Assert.Equal(last.BytesTotal, last.BytesDone);
+    }
+
+    [Fact]
+    public void CancellationLeavesNoFile()
+    {
+        using var model = GgufModel.Open(Stories);
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("Q4_K_M"));
+        using var cts = new CancellationTokenSource();
+        var target = Out("cancelled.gguf");
+        Assert.ThrowsAny<OperationCanceledException>(() => QuantizeJob.Run(model, plan, target,
+            progress: p => { if (p.TensorsDone == 5) cts.Cancel(); }, cancellationToken: cts.Token));
+        Assert.Empty(_dir.GetFiles("*", SearchOption.AllDirectories));
+    }
+
+    [Fact]
+    public void ExistingOutputNeedsOverwriteAndInputIsNeverTheOutput()
+    {
+        using var model = GgufModel.Open(Stories);
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("F16"));
+        var target = Out("x.gguf");
+        File.WriteAllText(target, "keep");
+        var e = Assert.Throws<GgufException>(() => QuantizeJob.Run(model, plan, target, cancellationToken: Ct));
+        Assert.Equal(GgufErrorKind.OutputExists, e.Kind);
+        Assert.Equal("keep", File.ReadAllText(target));
+        QuantizeJob.Run(model, plan, target, overwrite: true, cancellationToken: Ct);
+        Assert.Equal(plan.PredictedSize, new FileInfo(target).Length);
+
+        var same = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Stories, overwrite: true, cancellationToken: Ct));
+        Assert.Equal(QuantizeErrorIds.SameFile, same.ErrorId);
+    }
+
+    [Fact]
+    public void QuantizedInputNeedsAllowRequantize()
+    {
+        var q8 = SharedData.File("golden/quantized/stories260K/stories260K-Q8_0-ffn_down-f16.gguf");
+        using var model = GgufModel.Open(q8);
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("Q4_K_M"));
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("r.gguf"), cancellationToken: Ct));
+        Assert.Equal(QuantizeErrorIds.RequantizeDisabled, e.ErrorId);
+        Assert.Contains("requantizing from type q8_0 is disabled", e.Message);
+        Assert.Empty(_dir.GetFiles());
+    }
+
+    [Fact]
+    public void OverridesGoAfterTheFileTypeKeysAndTheBytesIgnoreThreads()
+    {
+        using var model = GgufModel.Open(Stories);
+        var options = new QuantizeOptions { OverrideMetadata = new[] { GgufMetadataEntry.Of("general.name", "tiny"), GgufMetadataEntry.Of("x.count", 3u) }, Threads = 1 };
+        var one = QuantizeJob.Run(model, QuantizePlan.Create(model, QuantizeFileType.Parse("Q5_K_S"), options), Out("1.gguf"), cancellationToken: Ct);
+        var many = QuantizeJob.Run(model, QuantizePlan.Create(model, QuantizeFileType.Parse("Q5_K_S"), new QuantizeOptions { OverrideMetadata = options.OverrideMetadata, Threads = 8 }), Out("8.gguf"), cancellationToken: Ct);
+        Assert.Equal(File.ReadAllBytes(one.OutputPath), File.ReadAllBytes(many.OutputPath));
+        using var written = GgufModel.Open(one.OutputPath);
+        var keys = written.Metadata.Select(m => m.Key).TakeLast(4).ToArray();
+        Assert.Equal(new[] { "general.quantization_version", "general.file_type", "general.name", "x.count" }, keys);
+        Assert.Equal("tiny", written.Metadata.GetString("general.name"));
+    }
+
+    [Fact]
+    public void UnsupportedMixesPlanButRefuseToRun()
+    {
+        using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("IQ3_S"));
+        Assert.Contains(plan.Tensors, t => t.Type == GgmlType.IQ3_S);
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("iq.gguf"), cancellationToken: Ct));
+        Assert.Equal(QuantizeErrorIds.TypeNotSupported, e.ErrorId);
+        Assert.Contains("not yet supported", e.Message);
+        Assert.Empty(_dir.GetFiles());
+    }
+
+    [Fact]
+    public void IncludeAndExcludeWeightsFilterTheImatrixAndDoNotMix()
+    {
+        using var model = GgufModel.Open(Stories);
+        var matrix = ImportanceMatrix.Load(SharedData.File("golden/imatrix/stories260K.imatrix.gguf"));
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("Q4_K_M"), new QuantizeOptions { ImportanceMatrix = matrix, IncludeWeights = ["attn_q"] });
+        Assert.All(plan.Tensors.Where(t => t.UsesImportance), t => Assert.Contains("attn_q", t.Name));
+        Assert.Equal(5u, plan.Metadata.Single(m => m.Key == "quantize.imatrix.entries_count").Value);
+        var e = Assert.Throws<QuantizationException>(() => QuantizePlan.Create(model, QuantizeFileType.Parse("Q4_K_M"),
+            new QuantizeOptions { ImportanceMatrix = matrix, IncludeWeights = ["attn_q"], ExcludeWeights = ["ffn"] }));
+        Assert.Equal(QuantizeErrorIds.BadOverride, e.ErrorId);
+    }
+
+    [Fact]
+    public void LowBitMixWithoutImatrixIsRefused()
+    {
+        using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var e = Assert.Throws<QuantizationException>(() => QuantizePlan.Create(model, QuantizeFileType.Parse("IQ2_XS")));
+        Assert.Equal(QuantizeErrorIds.ImportanceRequired, e.ErrorId);
+    }
+}
