@@ -78,6 +78,21 @@ public sealed class KernelDiagnosticTests
             "QPSG015", "Quants("
         },
         {
+            "split halves in runs of 32 on 2-bit quants",
+            K4(quants: "[Quants(\"Qs\", bits: 2, count: 256, Order = QuantOrder.SplitHalves32)]", typeSize: 80),
+            "QPSG015", "Quants("
+        },
+        {
+            "split halves in runs of 16 on 2-bit quants",
+            K4(quants: "[Quants(\"Qs\", bits: 2, count: 256, Order = QuantOrder.SplitHalves16)]", typeSize: 80),
+            "QPSG015", "Quants("
+        },
+        {
+            "IQ4_XS scale packing on sub-scales with mins",
+            K4(scales: "[SubScales(\"Scales\", bits: 6, count: 8, WithMins = true, Order = QuantOrder.ScalesHighLow)]"),
+            "QPSG015", "SubScales("
+        },
+        {
             "get_scale_min_k4 packing on sub-scales without mins",
             K4(scales: "[SubScales(\"Scales\", bits: 6, count: 16, Order = QuantOrder.ScaleMinK4)]"),
             "QPSG015", "SubScales("
@@ -200,13 +215,13 @@ public sealed class KernelDiagnosticTests
             "QPSG014", "Reconstruct("
         },
         {
-            "a description no family emits yet (1-bit quants)",
+            "a description no family emits yet (3-bit quants)",
             """
-            [GgmlBlock(41, "Q1_0", "q1_0", blockSize: 128, typeSize: 18)]
+            [GgmlBlock(41, "Q3_X", "q3_x", blockSize: 128, typeSize: 50)]
             [Scale("D", NumberFormat.F16)]
-            [Quants("Qs", bits: 1, count: 128)]
+            [Quants("Qs", bits: 3, count: 128)]
             [Reconstruct(ValueScheme.Scaled)]
-            public partial struct BlockQ1_0;
+            public partial struct BlockQ3_X;
             """,
             "QPSG014", "Reconstruct("
         },

@@ -227,12 +227,161 @@ public sealed class KernelEmitterTests
         Assert.Contains("(((scales[j % 8] >> (4 * (j / 8))) & 15) | (((scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;", q3k);
     }
 
+    [Fact]
+    public void Ternary_super_blocks_decode_interleaved_runs_and_take_the_offset_from_the_sums()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Errors(output));
+
+        // TQ2_0: one F16 scale, 2-bit quants in Interleaved32 runs, x = d * (q - 1).
+        var tq2 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.TQ2_0Kernels.g.cs");
+        Assert.Contains("(Ternary family; dot product with Q8_K)", tq2);
+        Assert.Contains("int q = (((block)[(i / 128) * 32 + i % 32] >> (2 * ((i % 128) / 32))) & 3);", tq2);
+        Assert.Contains("y[i] = (q - 1) * d;", tq2);
+
+        // The dot: unsigned quants times int8 activations, then Offset times Q8_K's per-16 sums.
+        Assert.Contains("var p0 = Simd.DotU8(u0, y0);", tq2);
+        Assert.Contains("var corr = Simd.MultiplyAddPairs(Vector256.Load((short*)(act + 260)), Vector256.Create((short)1));", tq2);
+        Assert.Contains("isum -= corr.ToVector512();", tq2);
+        Assert.Contains("var j0 = Simd.Join(m0, Vector256.ShiftRightLogical(m0.AsUInt16(), 2).AsByte());", tq2);
+    }
+
+    [Fact]
+    public void Sub_byte_blocks_spread_packed_bits_over_chunks_of_32()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Errors(output));
+
+        // Q1_0: a 2-entry codebook (bit set is +d), the bits expanded to bytes; the codebook padded to 16 entries.
+        var q1 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q1_0Kernels.g.cs");
+        Assert.Contains("(SubByte family; dot product with Q8_0)", q1);
+        Assert.Contains("y[i] = d * CodebookTable[q];", q1);
+        Assert.Contains("Vector128.Create((sbyte)-1, (sbyte)1, (sbyte)0,", q1);
+        Assert.Contains("var w0 = Simd.Lookup16(Simd.BroadcastV256(Codebook), (Simd.ExpandBits(Unsafe.ReadUnaligned<uint>(blk + 2)) & Vector256.Create((byte)1)));", q1);
+        Assert.Contains("acc = Simd.MultiplyAdd(Vector256.ConvertToSingle(Simd.DotI8(w1, y1)), Vector256.Create(d * Simd.ReadHalf(act + 34)), acc);", q1);
+
+        // Q2_0: x = d * (q - 1), four values to a byte spread by a byte shuffle and per-position shifts.
+        var q2 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q2_0Kernels.g.cs");
+        Assert.Contains("y[i] = (q - 1) * d;", q2);
+        Assert.Contains("Vector256.ShiftRightLogical(w0s.AsUInt16(), 6).AsByte() & Vector256.Create(0x03000000u).AsByte()", q2);
+        Assert.Contains("var w0 = Simd.Join(w0a, w0b);", q2);
+    }
+
+    [Fact]
+    public void Sub_scaled_codebook_blocks_look_up_nibbles_and_scale_per_sub_block()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Errors(output));
+
+        // IQ4_XS: 6-bit scales split into a high word and low nibbles, offset -32; nibbles in runs of 32 values.
+        var iq4xs = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ4_XSKernels.g.cs");
+        Assert.Contains("(SubScaledCodebook family; dot product with Q8_K)", iq4xs);
+        Assert.Contains("private static int SubScale(byte* scales, int j) => (((scales[2 + j / 2] >> (4 * (j % 2))) & 15) | (((Unsafe.ReadUnaligned<ushort>(scales) >> (2 * j)) & 3) << 4)) - 32;", iq4xs);
+        Assert.Contains("int q = (((block + 8)[(i / 32) * 16 + i % 16] >> (4 * ((i % 32) / 16))) & 15);", iq4xs);
+        Assert.Contains("y[i] = dl * CodebookTable[q];", iq4xs);
+        Assert.Contains("var p0 = Simd.DotI8(w0, y0) * Vector256.Create(ls0);", iq4xs);
+        Assert.Contains("var p0 = Simd.DotI8(w0, y0) * Vector512.Create(Vector256.Create(ls0), Vector256.Create(ls1));", iq4xs);
+    }
+
+    [Fact]
+    public void Microscaled_blocks_scale_each_sub_block_by_its_ue4m3_byte()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Errors(output));
+
+        // NVFP4: no block scale, one UE4M3 scale per 16 values with E2M1's 0.5 folded in, nibbles split per 16 values.
+        var nvfp4 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.NVFP4Kernels.g.cs");
+        Assert.Contains("(Microscaled family; dot product with Q8_0)", nvfp4);
+        Assert.Contains("float dl = global::QuantPS.Kernels.FloatConversions.UE4M3ToSingle((block)[j]) * 0.5f;", nvfp4);
+        Assert.Contains("int q = (((block + 4)[(i / 16) * 8 + i % 8] >> (4 * ((i % 16) / 8))) & 15);", nvfp4);
+        Assert.Contains("y[i] = dl * CodebookTable[q];", nvfp4);
+        Assert.Contains("acc = Simd.MultiplyAdd(Vector256.ConvertToSingle(Simd.DotI8(w0, y0)), Vector256.Create(Vector128.Create(s0), Vector128.Create(s1)), acc);", nvfp4);
+        Assert.DoesNotContain("SubScale(byte* scales", nvfp4);
+    }
+
+    [Fact]
+    public void Trit_blocks_read_base_3_digits_in_ggml_run_order()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Errors(output));
+
+        // TQ1_0: 48 bytes of five trits (a run of 32 bytes, then 16), 4 bytes of four; x = d * (t - 1).
+        var tq1 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.TQ1_0Kernels.g.cs");
+        Assert.Contains("(Trit family; dot product with Q8_K)", tq1);
+        Assert.Contains("int q = Trit(block, i);", tq1);
+        Assert.Contains("y[i] = (q - 1) * d;", tq1);
+        Assert.Contains("byte q = (byte)(block[32 + k % 16] * Pow3[k / 16]);", tq1);
+        Assert.Contains("byte q = (byte)(block[48 + k % 4] * Pow3[k / 4]);", tq1);
+
+        // Digits 16 bytes at a time: a byte multiply, then 0/1/2 from two unsigned compares.
+        Assert.Contains("var b2d1 = (b2 * Vector128.Create((byte)3));", tq1);
+        Assert.Contains("((Vector128.GreaterThan(b2d1, c85) & one) + (Vector128.GreaterThan(b2d1, c170) & one)).Store(t + 176);", tq1);
+        Assert.Contains("var p0 = Simd.DotU8(Vector256.Load(t + 0), y0);", tq1);
+        Assert.Contains("isum -= corr;", tq1);
+    }
+
+    [Theory]
+    [InlineData("Q1_0")]
+    [InlineData("Q2_0")]
+    [InlineData("NVFP4")]
+    public unsafe void Every_sub_byte_width_computes_what_the_reference_does(string type)
+    {
+        var assembly = RealFormats.Value;
+        var kernels = assembly.GetType($"QuantPS.Kernels.Generated.{type}Kernels")!;
+        var activationKernels = assembly.GetType("QuantPS.Kernels.Generated.Q8_0Kernels")!;
+        var blockSize = (int)kernels.GetField("BlockSize")!.GetValue(null)!;
+        var typeSize = (int)kernels.GetField("TypeSize")!.GetValue(null)!;
+        var blocks = 5;
+        var count = (long)blockSize * blocks;
+        var random = new Random(12);
+        var row = new byte[typeSize * blocks];
+        random.NextBytes(row);
+        for (var b = 0; b < blocks; b++)
+        {
+            BitConverter.TryWriteBytes(row.AsSpan(b * typeSize), (ushort)0x2C00);
+        }
+
+        var floats = Enumerable.Range(0, (int)count).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        var act = new byte[34 * (count / 32)];
+        fixed (float* source = floats)
+        fixed (byte* destination = act)
+        {
+            Invoke(activationKernels, "QuantizeRowScalar", (nint)source, (nint)destination, count);
+        }
+
+        var reference = Dequantize(kernels, "DequantizeReferenceRow", row, count);
+        var activations = Dequantize(activationKernels, "DequantizeReferenceRow", act, count);
+        double exact = 0, magnitude = 0;
+        for (var i = 0; i < count; i++)
+        {
+            exact += (double)reference[i] * activations[i];
+            magnitude += Math.Abs((double)reference[i] * activations[i]);
+        }
+
+        var scalarDot = Dot(kernels, "DotScalar", row, act, count);
+        Assert.True(Math.Abs(scalarDot - exact) <= 1e-5 * magnitude, $"{type} scalar dot {scalarDot}, float64 {exact}");
+        foreach (var width in Widths)
+        {
+            Assert.Equal(reference, Dequantize(kernels, "DequantizeRow" + width, row, count));
+            var dot = Dot(kernels, "Dot" + width, row, act, count);
+            Assert.True(Math.Abs(dot - scalarDot) <= 1e-5 * magnitude, $"{type} {width}: {dot} vs scalar {scalarDot}");
+        }
+    }
+
     [Theory]
     [InlineData("Q2_K", 80, 82)]
     [InlineData("Q3_K", 108, -1)]
     [InlineData("Q4_K", 0, 2)]
     [InlineData("Q5_K", 0, 2)]
     [InlineData("Q6_K", 208, -1)]
+    [InlineData("TQ2_0", 64, -1)]
+    [InlineData("IQ4_XS", 0, -1)]
+    [InlineData("TQ1_0", 52, -1)]
     public unsafe void Every_k_quant_width_computes_what_the_reference_does(string type, int scaleOffset, int minOffset)
     {
         var assembly = RealFormats.Value;

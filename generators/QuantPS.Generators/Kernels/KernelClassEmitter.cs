@@ -44,7 +44,7 @@ internal static class KernelClassEmitter
                         .Line("private static ReadOnlySpan<sbyte> CodebookTable => new sbyte[] { " + values + " };")
                         .Line()
                         .Line("// A static readonly vector is a constant to the JIT; a property would be a call in front of each kernel loop.")
-                        .Line("private static readonly Vector128<sbyte> Codebook = Vector128.Create(" + string.Join(", ", model.Codebook.Select(value => "(sbyte)" + Width.Text(value))) + ");")
+                        .Line("private static readonly Vector128<sbyte> Codebook = Vector128.Create(" + string.Join(", ", model.Codebook.Concat(Enumerable.Repeat(0, 16 - model.Codebook.Count)).Select(value => "(sbyte)" + Width.Text(value))) + ");")
                         .Line();
                 }
 

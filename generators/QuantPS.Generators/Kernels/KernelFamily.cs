@@ -51,6 +51,11 @@ internal static class KernelFamilies
         new ElementKernelEmitter(),
         new LegacyKernelEmitter(),
         new KQuantKernelEmitter(),
+        new TernaryKernelEmitter(),
+        new SubByteKernelEmitter(),
+        new SubScaledCodebookKernelEmitter(),
+        new MicroscaledKernelEmitter(),
+        new TritKernelEmitter(),
         new ActivationQuantizerEmitter(),
     };
 

@@ -158,7 +158,11 @@ internal static class KernelPlanner
             yield break;
         }
 
-        if (Count(FieldKind.Scale) != 1)
+        // UE4M3 sub-scales carry the whole scale (NVFP4): no block scale above them.
+        var floatSubScales = spec.Scheme == "SubScaledCodebook" && Count(FieldKind.Scale) == 0
+            && fields.Count(field => field.Kind == FieldKind.SubScales) == 1
+            && fields.First(field => field.Kind == FieldKind.SubScales).Format == "UE4M3";
+        if (Count(FieldKind.Scale) != 1 && !floatSubScales)
         {
             yield return $"scheme {spec.Scheme} needs exactly one [Scale] field (found {Count(FieldKind.Scale)})";
         }
@@ -170,7 +174,7 @@ internal static class KernelPlanner
         }
 
         var subScales = fields.Where(field => field.Kind == FieldKind.SubScales).ToList();
-        if (spec.Scheme is "SubScaled" or "SubScaledWithMin")
+        if (spec.Scheme is "SubScaled" or "SubScaledWithMin" or "SubScaledCodebook")
         {
             var sub = subScales.Count == 1 ? subScales[0] : null;
             if (sub is null)
@@ -185,7 +189,7 @@ internal static class KernelPlanner
             {
                 yield return needsMin ? "scheme SubScaledWithMin needs sub-block mins ([SubScales(..., WithMins = true)])" : "the [SubScales] carry mins that scheme SubScaled ignores; use SubScaledWithMin";
             }
-            else if (sub.Format != "Integer")
+            else if (sub.Format != "Integer" && !floatSubScales)
             {
                 yield return $"scheme {spec.Scheme} takes integer sub-scales, not {sub.Format}";
             }
@@ -197,11 +201,22 @@ internal static class KernelPlanner
 
         if (quants is null)
         {
+            // Base-3 digits (TQ1_0): each value is a trit 0..2, so any Offset that keeps it in int8 will do.
+            if (spec.Scheme == "Scaled" && Count(FieldKind.Trits) > 0)
+            {
+                if (spec.Offset < -128 || spec.Offset > 125)
+                {
+                    yield return $"trits plus Offset {Text(spec.Offset)} do not fit an int8";
+                }
+
+                yield break;
+            }
+
             yield return "there is no [Quants] field to decode";
             yield break;
         }
 
-        var isCodebook = spec.Scheme == "Codebook";
+        var isCodebook = spec.Scheme is "Codebook" or "SubScaledCodebook";
         if (isCodebook != (quants.Lookup is not null))
         {
             yield return isCodebook ? "scheme Codebook needs the quants to name a Codebook" : $"the quants name codebook '{quants.Lookup}' but scheme {spec.Scheme} does not use it";
@@ -252,6 +267,15 @@ internal static class KernelPlanner
             case "ScalesK3":
                 return !isScales ? "it packs sub-scales"
                     : field.WithMins || field.Bits != 6 || field.Count != 16 ? "it packs 16 scales of 6 bits without mins ([SubScales(bits: 6, count: 16)])"
+                    : null;
+            case "SplitHalves32" or "SplitHalves16":
+                var values = field.Order == "SplitHalves32" ? 32 : 16;
+                return !isValues ? "it orders quants and high-bit planes"
+                    : field.Bits != 4 || field.Count % values != 0 ? $"it packs two 4-bit items to a byte in runs of {Text(values)} values; the items are {Text(field.Bits)}-bit, {Text(field.Count)} of them"
+                    : null;
+            case "ScalesHighLow":
+                return !isScales ? "it packs sub-scales"
+                    : field.WithMins || field.Bits != 6 || field.Count != 8 ? "it packs 8 scales of 6 bits without mins ([SubScales(bits: 6, count: 8)])"
                     : null;
             case "ScaleMinK4":
                 return !isScales ? "it packs sub-scales"
@@ -309,7 +333,7 @@ internal static class KernelPlanner
         BlockModel block, KernelSpec spec, Dictionary<string, CodebookModel> books, List<DiagnosticInfo> diagnostics)
     {
         var quants = block.Fields.FirstOrDefault(field => field.Kind == FieldKind.Quants);
-        if (spec.Scheme != "Codebook" || quants?.Lookup is not { } bookName)
+        if (spec.Scheme is not ("Codebook" or "SubScaledCodebook") || quants?.Lookup is not { } bookName)
         {
             return (EquatableArray<int>.Empty, 0);
         }

@@ -117,6 +117,24 @@ internal static class KernelSupportEmitter
 
                 public static float BFloat16ToSingle(ushort bits) => BitConverter.UInt32BitsToSingle((uint)bits << 16);
 
+                /// <summary>
+                /// An unsigned E4M3 byte (NVFP4's sub-block scale) as ggml reads it, before its 0.5: 0 and 0x7F are 0, exponent
+                /// 0 is man * 2^-9, else (1 + man / 8) * 2^(exp - 7); bit 7 is ignored.
+                /// </summary>
+                public static float UE4M3ToSingle(byte bits)
+                {
+                    if (bits == 0 || bits == 0x7F)
+                    {
+                        return 0f;
+                    }
+
+                    int exponent = (bits >> 3) & 0xF;
+                    int mantissa = bits & 7;
+                    return exponent == 0
+                        ? mantissa * (1f / 512)
+                        : BitConverter.UInt32BitsToSingle(((uint)(exponent + 120) << 23) | ((uint)mantissa << 20));
+                }
+
                 public static ushort SingleToBFloat16(float value)
                 {
                     uint u = BitConverter.SingleToUInt32Bits(value);

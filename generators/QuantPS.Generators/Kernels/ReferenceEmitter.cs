@@ -13,7 +13,12 @@ internal static class ReferenceEmitter
     public static void Emit(SourceWriter writer, KernelModel model)
     {
         EmitMethod(writer, model);
-        if (model.Scheme is "SubScaled" or "SubScaledWithMin")
+        if (model.Layout.Find(FieldKind.Trits) is not null)
+        {
+            EmitTritHelper(writer, model.Layout);
+        }
+
+        if (model.Scheme is "SubScaled" or "SubScaledWithMin" or "SubScaledCodebook" && model.Layout.Find(FieldKind.Scale) is not null)
         {
             writer.Line();
             EmitSubScaleHelpers(writer, model);
@@ -39,7 +44,7 @@ internal static class ReferenceEmitter
                 return;
             }
 
-            if (model.Scheme is "SubScaled" or "SubScaledWithMin")
+            if (model.Scheme is "SubScaled" or "SubScaledWithMin" or "SubScaledCodebook")
             {
                 EmitSubScaledBody(writer, model);
                 return;
@@ -87,8 +92,25 @@ internal static class ReferenceEmitter
         {
             writer
                 .Line("byte* block = source + b * TypeSize;")
-                .Line("float* y = destination + b * BlockSize;")
-                .Line($"float d = {ScaleExpr(model, "block", exact: true)};");
+                .Line("float* y = destination + b * BlockSize;");
+            if (model.Layout.Find(FieldKind.Scale) is null)
+            {
+                // UE4M3 sub-scales (NVFP4): each is the sub-block's whole scale, the codebook's multiplier folded in.
+                writer.Line($"for (int j = 0; j < {Width.Text(sub.Count)}; j++)");
+                using (writer.Braces())
+                {
+                    writer.Line($"float dl = {SubScaleFloat(model, "block", "j")};")
+                        .Line($"for (int i = j * {Width.Text(group)}; i < (j + 1) * {Width.Text(group)}; i++)");
+                    using (writer.Braces())
+                    {
+                        writer.Line($"int q = {QuantExpr(model.Layout, "block", "i")};").Line("y[i] = dl * CodebookTable[q];");
+                    }
+                }
+
+                return;
+            }
+
+            writer.Line($"float d = {ScaleExpr(model, "block", exact: true)};");
             if (withMin)
             {
                 writer.Line($"float dmin = {ScalarField(model.Layout.Find(FieldKind.Min)!, "block", exact: true)};");
@@ -107,7 +129,7 @@ internal static class ReferenceEmitter
                 using (writer.Braces())
                 {
                     writer.Line($"int q = {QuantExpr(model.Layout, "block", "i")};");
-                    writer.Line($"y[i] = dl * {OffsetQ(model)}{(withMin ? " - ml" : "")};");
+                    writer.Line(model.Scheme == "SubScaledCodebook" ? "y[i] = dl * CodebookTable[q];" : $"y[i] = dl * {OffsetQ(model)}{(withMin ? " - ml" : "")};");
                 }
             }
         }
@@ -145,6 +167,8 @@ internal static class ReferenceEmitter
                 return mins ? $"((scales[{j}] >> {Width.Text(sub.Bits)}) & {mask})" : $"(scales[{j}] & {mask})";
             case "ScalesK3":
                 return $"(((scales[{j} % 8] >> (4 * ({j} / 8))) & 15) | (((scales[8 + {j} % 4] >> (2 * ({j} / 4))) & 3) << 4))";
+            case "ScalesHighLow":
+                return $"(((scales[2 + {j} / 2] >> (4 * ({j} % 2))) & 15) | (((Unsafe.ReadUnaligned<ushort>(scales) >> (2 * {j})) & 3) << 4))";
             case "ScaleMinK4":
                 return mins
                     ? $"({j} < 4 ? scales[{j} + 4] & 63 : (scales[{j} + 4] >> 4) | ((scales[{j}] >> 6) << 4))"
@@ -161,6 +185,14 @@ internal static class ReferenceEmitter
                 var raw = $"((scales[{item} / {perByte}] >> ({Width.Text(sub.Bits)} * ({item} % {perByte}))) & {mask})";
                 return sub.Signed ? $"(({raw} << {Width.Text(32 - sub.Bits)}) >> {Width.Text(32 - sub.Bits)})" : raw;
         }
+    }
+
+    /// <summary>A UE4M3 sub-scale <paramref name="j"/> as a float, times the codebook's power-of-two multiplier (exact).</summary>
+    public static string SubScaleFloat(KernelModel model, string block, string j)
+    {
+        var sub = model.Layout.Find(FieldKind.SubScales)!;
+        var multiplier = model.CodebookLog2Multiplier == 0 ? "" : " * " + Math.Pow(2, model.CodebookLog2Multiplier).ToString("R", System.Globalization.CultureInfo.InvariantCulture) + "f";
+        return $"global::QuantPS.Kernels.FloatConversions.UE4M3ToSingle(({Address(block, sub.Offset)})[{j}]){multiplier}";
     }
 
     /// <summary>The element at <paramref name="address"/> as a float.</summary>
@@ -198,9 +230,73 @@ internal static class ReferenceEmitter
     private static string HalfExact(string address) =>
         $"global::QuantPS.Kernels.FloatConversions.HalfToSingle(Unsafe.ReadUnaligned<ushort>({address}))";
 
+    /// <summary>
+    /// The runs a trit field's bytes fall into, in order: runs of 32 bytes while 32 remain, then 16, then the rest; digit
+    /// n of byte m of a run is value (first value of the run) + n * (run length) + m (ggml's TQ1_0 order).
+    /// </summary>
+    public static System.Collections.Generic.List<(int Byte, int Length)> TritRuns(KernelField field)
+    {
+        var runs = new System.Collections.Generic.List<(int, int)>();
+        var at = 0;
+        while (at < field.Bytes)
+        {
+            var left = field.Bytes - at;
+            var length = left >= 32 ? 32 : left >= 16 ? 16 : left;
+            runs.Add((at, length));
+            at += length;
+        }
+
+        return runs;
+    }
+
+    /// <summary><c>Trit(block, i)</c>: value i's base-3 digit (0..2), ggml's (byte * 3^n mod 256) * 3 >> 8.</summary>
+    private static void EmitTritHelper(SourceWriter writer, LayoutModel layout)
+    {
+        writer
+            .Line("private static ReadOnlySpan<byte> Pow3 => new byte[] { 1, 3, 9, 27, 81, 243 };")
+            .Line()
+            .Line("/// <summary>Value <paramref name=\"i\"/>'s trit: digit n of a byte is (byte)(byte * 3^n) * 3 >> 8.</summary>")
+            .Line("private static int Trit(byte* block, int i)");
+        using (writer.Braces())
+        {
+            var first = 0;
+            foreach (var field in layout.Fields)
+            {
+                if (field.Kind != FieldKind.Trits)
+                {
+                    continue;
+                }
+
+                var perByte = field.Count / field.Bytes;
+                foreach (var (start, length) in TritRuns(field))
+                {
+                    var end = first + (length * perByte);
+                    writer.Line($"if (i < {Width.Text(end)})");
+                    using (writer.Braces())
+                    {
+                        writer.Line($"int k = i - {Width.Text(first)};")
+                            .Line($"byte q = (byte)(block[{Width.Text(field.Offset + start)} + k % {Width.Text(length)}] * Pow3[k / {Width.Text(length)}]);")
+                            .Line("return (q * 3) >> 8;");
+                    }
+
+                    first = end;
+                }
+            }
+
+            writer.Line("return 0;");
+        }
+
+        writer.Line();
+    }
+
     /// <summary>Quant <paramref name="i"/> with its high bits, before Offset or codebook.</summary>
     public static string QuantExpr(LayoutModel layout, string block, string i)
     {
+        if (layout.Find(FieldKind.Quants) is null && layout.Find(FieldKind.Trits) is not null)
+        {
+            return $"Trit({block}, {i})";
+        }
+
         var quants = layout.Find(FieldKind.Quants)!;
         var text = Packed(quants, block, i);
         var shift = quants.Bits;
@@ -217,7 +313,7 @@ internal static class ReferenceEmitter
     }
 
     /// <summary>The int8 weight of value <paramref name="i"/> as integer dot products use it.</summary>
-    public static string WeightIntExpr(KernelModel model, string block, string i) => model.Scheme == "Codebook"
+    public static string WeightIntExpr(KernelModel model, string block, string i) => model.Scheme is "Codebook" or "SubScaledCodebook"
         ? $"CodebookTable[{QuantExpr(model.Layout, block, i)}]"
         : model.Offset == 0 ? QuantExpr(model.Layout, block, i) : $"({QuantExpr(model.Layout, block, i)} + {Width.Text(model.Offset)})";
 
@@ -241,6 +337,14 @@ internal static class ReferenceEmitter
             var run = field.Order == "Interleaved32" ? 32 : 64;
             var perRun = Width.Text(run * (8 / field.Bits));
             return $"((({at})[({i} / {perRun}) * {Width.Text(run)} + {i} % {Width.Text(run)}] >> ({Width.Text(field.Bits)} * (({i} % {perRun}) / {Width.Text(run)}))) & {mask})";
+        }
+
+        if (field.Order is "SplitHalves32" or "SplitHalves16")
+        {
+            // Runs of R values in R / 2 bytes: byte l of run c holds values R * c + l (low nibble) and R * c + R / 2 + l (high nibble).
+            var values = field.Order == "SplitHalves32" ? 32 : 16;
+            var bytes = Width.Text(values / 2);
+            return $"((({at})[({i} / {Width.Text(values)}) * {bytes} + {i} % {bytes}] >> (4 * (({i} % {Width.Text(values)}) / {bytes}))) & {mask})";
         }
 
         if (field.Order == "SplitHalves")

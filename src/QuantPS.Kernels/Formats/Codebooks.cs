@@ -9,4 +9,7 @@ namespace QuantPS.Kernels.Formats;
 // OCP FP4 E2M1 values, doubled so they are integers (0, 0.5, 1, 1.5, 2, 3, 4, 6 and negatives);
 // the 0.5 goes into the block scale (ggml's E8M0 "half" scale for MXFP4, UE4M3 for NVFP4).
 [Codebook("E2M1", 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12, Multiplier = 0.5)]
+
+// Q1_0: bit set is +d, clear is -d.
+[Codebook("PlusMinus", -1, 1)]
 internal static class Codebooks;

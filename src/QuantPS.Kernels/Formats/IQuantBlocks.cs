@@ -56,9 +56,10 @@ public partial struct BlockIQ2_S;
 // 8 sub-block scales of 6 bits, split into a 2-bit high part (one 16-bit word) and a 4-bit low part.
 [GgmlBlock(23, "IQ4_XS", "iq4_xs", blockSize: 256, typeSize: 136)]
 [Scale("D", NumberFormat.F16)]
-[SubScales("ScalesHigh", bits: 2, count: 8, WordBits = 16)]
-[SubScales("ScalesLow", bits: 4, count: 8)]
-[Quants("Qs", bits: 4, count: 256, Codebook = "IQ4_NL")]
+[SubScales("Scales", bits: 6, count: 8, Order = QuantOrder.ScalesHighLow, Offset = -32)]
+[Quants("Qs", bits: 4, count: 256, Codebook = "IQ4_NL", Order = QuantOrder.SplitHalves32)]
+[Reconstruct(ValueScheme.SubScaledCodebook)]                             // x = d * (s[j] - 32) * IQ4_NL[q], 32 per j
+[Activation("Q8_K")]
 public partial struct BlockIQ4_XS;
 
 // No separate super-block scale: its fp16 bits sit in the top nibble of each Scales word,

@@ -54,10 +54,14 @@ public partial struct BlockQ8_1;
 
 [GgmlBlock(41, "Q1_0", "q1_0", blockSize: 128, typeSize: 18)]
 [Scale("D", NumberFormat.F16)]
-[Quants("Qs", bits: 1, count: 128)]
+[Quants("Qs", bits: 1, count: 128, Codebook = "PlusMinus")]
+[Reconstruct(ValueScheme.Codebook)]                                     // x = bit ? d : -d
+[Activation("Q8_0")]
 public partial struct BlockQ1_0;
 
 [GgmlBlock(42, "Q2_0", "q2_0", blockSize: 64, typeSize: 18)]
 [Scale("D", NumberFormat.F16)]
 [Quants("Qs", bits: 2, count: 64)]
+[Reconstruct(ValueScheme.Scaled, Offset = -1)]                          // x = d * (q - 1): -1, 0, 1, 2
+[Activation("Q8_0")]
 public partial struct BlockQ2_0;

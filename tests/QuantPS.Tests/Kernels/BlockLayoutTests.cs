@@ -74,8 +74,7 @@ public sealed class BlockLayoutTests
         Assert.Equal(260, Offset(&q8k, q8k.BSums));
 
         BlockIQ4_XS iq4xs = default;
-        Assert.Equal(2, Offset(&iq4xs, iq4xs.ScalesHigh));
-        Assert.Equal(4, Offset(&iq4xs, iq4xs.ScalesLow));
+        Assert.Equal(2, Offset(&iq4xs, iq4xs.Scales));
         Assert.Equal(8, Offset(&iq4xs, iq4xs.Qs));
 
         BlockTQ1_0 tq1 = default;

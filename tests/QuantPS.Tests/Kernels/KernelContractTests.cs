@@ -30,6 +30,7 @@ public sealed class KernelContractTests
         {
             GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1,
             GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+            GgmlType.TQ2_0, GgmlType.Q1_0, GgmlType.Q2_0, GgmlType.IQ4_XS, GgmlType.NVFP4, GgmlType.TQ1_0,
         };
         foreach (var info in GgmlTypeTraits.All)
         {

@@ -13,7 +13,8 @@ internal static class KernelGolden
     /// <summary>Weight types with golden folders and generated kernels, by ggml name.</summary>
     public static readonly string[] WeightTypes =
     {
-        "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "mxfp4", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K",
+        "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "mxfp4", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "tq2_0",
+        "q1_0", "q2_0", "iq4_xs", "nvfp4", "tq1_0",
     };
 
     /// <summary>Every type whose kernels this pass generates (F32 has no golden folder).</summary>
@@ -21,7 +22,8 @@ internal static class KernelGolden
     {
         GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
         GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.Q8_K,
-        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.TQ2_0,
+        GgmlType.Q1_0, GgmlType.Q2_0, GgmlType.IQ4_XS, GgmlType.NVFP4, GgmlType.TQ1_0,
     };
 
     public static GgmlTypeInfo Info(string ggmlName) =>

@@ -30,6 +30,12 @@ public enum ValueScheme
     /// and a block <see cref="MinAttribute"/> (ggml's <c>dmin</c>, subtracted): Q2_K, Q4_K, Q5_K.
     /// </summary>
     SubScaledWithMin,
+
+    /// <summary>
+    /// <c>x = d * s[j] * codebook[q]</c>: integer sub-block scales (with their Offset) under a block scale, the value a
+    /// codebook entry named on the quants (IQ4_XS); or, with UE4M3 sub-scales and no block scale, <c>x = s[j] * codebook[q]</c> (NVFP4).
+    /// </summary>
+    SubScaledCodebook,
 }
 
 /// <summary>Which bits of a packed field belong to value <c>i</c>.</summary>
@@ -69,6 +75,21 @@ public enum QuantOrder
     /// of byte <c>8 + i</c> and their high 2 bits in the top bits of byte <c>i</c> / <c>4 + i</c>.
     /// </summary>
     ScaleMinK4,
+
+    /// <summary>
+    /// ggml's legacy nibble order in runs of 32 values (16 bytes): byte <c>l</c> of run <c>c</c> holds value
+    /// <c>32 * c + l</c> in its low nibble and <c>32 * c + 16 + l</c> in its high nibble (IQ4_XS).
+    /// </summary>
+    SplitHalves32,
+
+    /// <summary>As <see cref="SplitHalves32"/> in runs of 16 values (8 bytes): NVFP4.</summary>
+    SplitHalves16,
+
+    /// <summary>
+    /// 8 sub-scales of 6 bits in 6 bytes (IQ4_XS): a 16-bit word of their high 2 bits (scale <c>j</c> at bits
+    /// <c>2 * j</c>), then their low 4 bits, two to a byte (scale <c>j</c> in nibble <c>j % 2</c> of byte <c>2 + j / 2</c>).
+    /// </summary>
+    ScalesHighLow,
 }
 
 /// <summary>How an activation format is produced from floats (ggml's CPU <c>from_float</c>).</summary>
