@@ -1,0 +1,65 @@
+namespace QuantPS.Kernels.MatMul;
+
+/// <summary>
+/// Matrix multiplication over quantized weights, as ggml's CPU mul_mat: the weights W are <c>n</c> rows of
+/// <c>k</c> values in any type with kernels; the activations X are <c>m</c> rows of <c>k</c> floats; the output Y is
+/// <c>m</c> rows of <c>n</c> floats with Y[i, j] = dot(W row j, X row i). Each activation row is quantized once to the
+/// weight type's activation type (ggml's vec_dot_type), so the arithmetic is llama.cpp's; output rows are shared out
+/// over the workspace's threads, and every element is computed the same way whatever the thread count.
+/// </summary>
+public static unsafe class MatMulDriver
+{
+    /// <summary>True when <paramref name="weightType"/> has the kernels a multiplication needs.</summary>
+    public static bool IsSupported(GgmlType weightType) => MatMulKernels.TryGet(weightType, out _, out _);
+
+    /// <summary>Y (m x n) = X (m x k) times W (n rows of k) transposed; see <see cref="MatMulDriver"/>.</summary>
+    /// <param name="weightType">The type W is stored in.</param>
+    /// <param name="weights">W: <paramref name="n"/> contiguous rows of <paramref name="k"/> values (e.g. a view into a mapped GGUF).</param>
+    /// <param name="k">Values per row of W and of X; a whole number of blocks of the weight and activation types.</param>
+    /// <param name="n">Rows of W, which is the length of each output row.</param>
+    /// <param name="x">X: <paramref name="m"/> contiguous rows of <paramref name="k"/> floats.</param>
+    /// <param name="m">Rows of X (tokens in the batch).</param>
+    /// <param name="y">Y: room for <paramref name="m"/> rows of <paramref name="n"/> floats.</param>
+    /// <param name="workspace">Threads and scratch, reused across calls.</param>
+    /// <exception cref="NotSupportedException">The weight type has no kernels yet.</exception>
+    /// <exception cref="ArgumentException">A size is out of range or the row length is not a whole number of blocks.</exception>
+    public static void Multiply(GgmlType weightType, byte* weights, long k, long n, float* x, long m, float* y, MatMulWorkspace workspace)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        var kernels = Resolve(weightType);
+        ValidateRowLength(kernels, k);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        if (n == 0 || m == 0)
+        {
+            return;
+        }
+
+        if (weights == null || x == null || y == null)
+        {
+            throw new ArgumentNullException(weights == null ? nameof(weights) : x == null ? nameof(x) : nameof(y));
+        }
+
+        _ = checked(m * n * sizeof(float)); // the output must be addressable
+        _ = checked(kernels.Weight.RowSizeBytes(k) * n);
+        workspace.Runner.Run(kernels, weights, k, n, x, m, y);
+    }
+
+    /// <summary>y (n) = W (n rows of k) times x (k): one token, <see cref="Multiply"/> with m = 1.</summary>
+    public static void MultiplyVector(GgmlType weightType, byte* weights, long k, long n, float* x, float* y, MatMulWorkspace workspace) =>
+        Multiply(weightType, weights, k, n, x, 1, y, workspace);
+
+    internal static MatMulKernels Resolve(GgmlType weightType) =>
+        MatMulKernels.TryGet(weightType, out var kernels, out var reason) ? kernels : throw new NotSupportedException(reason);
+
+    internal static void ValidateRowLength(MatMulKernels kernels, long k)
+    {
+        if (k <= 0 || k % kernels.RowMultiple != 0)
+        {
+            throw new ArgumentException(
+                $"A {kernels.Weight.Name} matmul needs rows that are a positive whole number of {kernels.RowMultiple}-value blocks " +
+                $"({kernels.Weight.Name} weights, {kernels.Activation.Name} activations); got k = {k}.",
+                nameof(k));
+        }
+    }
+}

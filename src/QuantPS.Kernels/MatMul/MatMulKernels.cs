@@ -1,0 +1,78 @@
+namespace QuantPS.Kernels.MatMul;
+
+/// <summary>
+/// The kernels one weight type needs for a matmul, resolved once from <see cref="GgmlTypeTraits"/> and cached,
+/// so a call looks them up without allocating.
+/// </summary>
+internal sealed class MatMulKernels
+{
+    private static readonly MatMulKernels?[] Cache = new MatMulKernels?[64];
+
+    private MatMulKernels(GgmlTypeInfo weight, GgmlTypeInfo activation, DotKernel dot, QuantizeRowKernel? quantize)
+    {
+        Weight = weight;
+        Activation = activation;
+        Dot = dot;
+        Quantize = quantize;
+    }
+
+    public GgmlTypeInfo Weight { get; }
+
+    public GgmlTypeInfo Activation { get; }
+
+    public DotKernel Dot { get; }
+
+    /// <summary>Null when the activations are F32: the dot then reads the caller's floats directly.</summary>
+    public QuantizeRowKernel? Quantize { get; }
+
+    /// <summary>The block size both the weight row and the activation row must be a whole number of.</summary>
+    public long RowMultiple => Math.Max(Weight.BlockSize, Activation.BlockSize);
+
+    public static bool TryGet(GgmlType type, out MatMulKernels kernels, out string? reason)
+    {
+        var id = (uint)type;
+        if (id < Cache.Length && Volatile.Read(ref Cache[id]) is { } cached)
+        {
+            kernels = cached;
+            reason = null;
+            return true;
+        }
+
+        if (!GgmlTypeTraits.TryGet(id, out var weight))
+        {
+            kernels = null!;
+            reason = $"{type} is not a GGML tensor type this build knows.";
+            return false;
+        }
+
+        if (weight.Dot is not { } dot || !weight.HasKernels)
+        {
+            kernels = null!;
+            reason = $"{weight.Name} has no dot-product kernel yet, so it cannot be used as matmul weights.";
+            return false;
+        }
+
+        var activation = GgmlTypeTraits.Get(weight.ActivationType);
+        QuantizeRowKernel? quantize = null;
+        if (activation.Type != GgmlType.F32)
+        {
+            if (activation.QuantizeActivation is not { } q)
+            {
+                kernels = null!;
+                reason = $"{weight.Name} multiplies against {activation.Name} activations, which have no quantizer yet.";
+                return false;
+            }
+
+            quantize = q;
+        }
+
+        kernels = new MatMulKernels(weight, activation, dot, quantize);
+        if (id < Cache.Length)
+        {
+            Volatile.Write(ref Cache[id], kernels);
+        }
+
+        reason = null;
+        return true;
+    }
+}
