@@ -1,0 +1,20 @@
+using BenchmarkDotNet.Running;
+using QuantPS.Benchmarks;
+
+// Benchmarks:  dotnet run -c Release --project benchmarks/QuantPS.Benchmarks -- --filter '*MatVec*'
+//              (QUANTPS_BENCH_TYPES=Q4_0,Q8_0 narrows the weight types)
+// llama.cpp:   ... -- llama-cases > cases.txt; test-backend-ops perf -b CPU --test-file cases.txt > llama2.txt
+// Tables:      ... -- report --llama1 llama1.txt --llama2 llama2.txt
+// See docs/BENCHMARKS.md.
+switch (args.FirstOrDefault())
+{
+    case "llama-cases":
+        Report.PrintLlamaCases(Console.Out);
+        break;
+    case "report":
+        Report.Print(args, Console.Out);
+        break;
+    default:
+        BenchmarkSwitcher.FromAssembly(typeof(QuickConfig).Assembly).Run(args);
+        break;
+}
