@@ -67,5 +67,6 @@ public sealed class MatMulWorkspace : IDisposable
     }
 
     // The workers reference the runner, not this object, so a forgotten workspace is still collected.
-    ~MatMulWorkspace() => _runner.Dispose();
+    // _runner is null when the constructor threw (bad arguments): the finalizer still runs then.
+    ~MatMulWorkspace() => _runner?.Dispose();
 }
