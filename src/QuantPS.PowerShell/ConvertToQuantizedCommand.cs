@@ -19,6 +19,8 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
     private const string LiteralPathSet = "LiteralPath";
 
     private readonly CancellationTokenSource _stopping = new();
+    // Shards of split models already quantized in this pipeline: `*.gguf` matches every shard of one model.
+    private readonly HashSet<string> _done = new(OperatingSystem.IsLinux() ? StringComparer.Ordinal : StringComparer.OrdinalIgnoreCase);
     private QuantizeFileType _type = null!;
     private QuantizeOptions _options = null!;
 
@@ -83,6 +85,16 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
     [Parameter]
     public SwitchParameter AllowRequantize { get; set; }
 
+    /// <summary>Write a split model as the same number of shards (&lt;name&gt;-00001-of-0000N.gguf), as --keep-split.</summary>
+    [Parameter]
+    public SwitchParameter KeepSplit { get; set; }
+
+    /// <summary>Layers (blk.N) to leave out; the rest are renumbered and block_count adjusted, as --prune-layers.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    [ValidateRange(0, int.MaxValue)]
+    public int[]? PruneLayers { get; set; }
+
     /// <summary>Worker threads; default all cores. The output does not depend on it.</summary>
     [Parameter]
     [ValidateRange(0, 4096)]
@@ -122,6 +134,8 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
                 IncludeWeights = IncludeWeights ?? [],
                 ExcludeWeights = ExcludeWeights ?? [],
                 AllowRequantize = AllowRequantize,
+                KeepSplit = KeepSplit,
+                PruneLayers = PruneLayers ?? [],
                 Threads = Threads,
             };
         }
@@ -168,6 +182,12 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
         string output = input;
         try
         {
+            if (_done.Contains(System.IO.Path.GetFullPath(input)))
+            {
+                WriteVerbose($"Skipping {input}: it is a shard of a split model already quantized.");
+                return;
+            }
+
             output = OutputFor(input);
             if (string.Equals(System.IO.Path.GetFullPath(output), System.IO.Path.GetFullPath(input),
                     OperatingSystem.IsLinux() ? StringComparison.Ordinal : StringComparison.OrdinalIgnoreCase))
@@ -176,6 +196,7 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
             }
 
             model = GgufModel.Open(input);
+            foreach (var shard in model.Shards) _done.Add(System.IO.Path.GetFullPath(shard.Location));
             // -WhatIf plans like llama-quantize --dry-run: a missing imatrix is a warning, not an error.
             var whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) && ((SwitchParameter)w).IsPresent;
             var plan = QuantizePlan.Create(model, _type, whatIf ? _options with { DryRun = true } : _options);
@@ -184,28 +205,34 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
                 WriteWarning(plan.MissingImportance);
             }
 
+            var outputs = plan.OutputPathsFor(output);
+            var files = outputs.Count == 1 ? output : $"{outputs[0]} ... ({outputs.Count} files)";
             var action = $"Quantize {input} to {_type.Name}: {plan.Tensors.Count} tensors, {plan.Tensors.Count(t => t.IsConverted)} converted, {ViewFormat.BytesExact(plan.PredictedSize)}";
-            if (!ShouldProcess(action, $"Write {output} ({_type.Name}, {ViewFormat.Bytes(plan.PredictedSize)})?", "ConvertTo-Quantized", out var reason))
+            if (!ShouldProcess(action, $"Write {files} ({_type.Name}, {ViewFormat.Bytes(plan.PredictedSize)})?", "ConvertTo-Quantized", out var reason))
             {
                 if (reason == ShouldProcessReason.WhatIf)
                 {
                     var shown = PSObject.AsPSObject(plan);
-                    shown.Properties.Add(new PSNoteProperty("OutputPath", output));
+                    shown.Properties.Add(new PSNoteProperty("OutputPath", outputs[0]));
+                    shown.Properties.Add(new PSNoteProperty("OutputPaths", outputs.ToArray()));
                     WriteObject(shown);
                 }
 
                 return;
             }
 
-            if (File.Exists(output) && !Force)
+            foreach (var file in outputs)
             {
-                throw new GgufException(GgufErrorKind.OutputExists, $"{output} already exists. Use -Force to replace it, or choose another -OutFile.", output);
-            }
+                if (File.Exists(file) && !Force)
+                {
+                    throw new GgufException(GgufErrorKind.OutputExists, $"{file} already exists. Use -Force to replace it, or choose another -OutFile.", file);
+                }
 
-            if (File.Exists(output) && File.GetAttributes(output).HasFlag(FileAttributes.ReadOnly))
-            {
-                WriteError(QuantizeCmdletSupport.NotWritable(output, "the file is read-only. Clear its read-only attribute or choose another -OutFile."));
-                return;
+                if (File.Exists(file) && File.GetAttributes(file).HasFlag(FileAttributes.ReadOnly))
+                {
+                    WriteError(QuantizeCmdletSupport.NotWritable(file, "the file is read-only. Clear its read-only attribute or choose another -OutFile."));
+                    return;
+                }
             }
 
             var activity = $"Quantizing {System.IO.Path.GetFileName(input)} to {_type.Name}";
@@ -227,7 +254,7 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
                 WriteVerbose($"{plan.FallbackCount} of {plan.Tensors.Count} tensor(s) required fallback quantization.");
             }
 
-            WriteVerbose($"Wrote {result.OutputPath} ({ViewFormat.BytesExact(result.SizeBytes)}) in {result.Elapsed.TotalSeconds:0.00} s.");
+            WriteVerbose($"Wrote {string.Join(", ", result.OutputPaths)} ({ViewFormat.BytesExact(result.SizeBytes)}) in {result.Elapsed.TotalSeconds:0.00} s.");
             if (PassThru)
             {
                 model.Dispose();
@@ -266,10 +293,16 @@ public sealed class ConvertToQuantizedCommand : PSCmdlet, IDisposable
         }
     }
 
-    /// <summary>-OutFile as a file, as a folder, or &lt;stem&gt;-&lt;Type&gt;.gguf beside the input.</summary>
+    /// <summary>
+    /// -OutFile as a file, as a folder, or &lt;stem&gt;-&lt;Type&gt;.gguf beside the input (the stem of a
+    /// shard is its model's: model-00001-of-00003.gguf gives model-Q4_K_M.gguf).
+    /// </summary>
     private string OutputFor(string input)
     {
-        var name = System.IO.Path.GetFileNameWithoutExtension(input) + "-" + _type.Name + ".gguf";
+        var stem = GgufSplit.TryParseShardName(input, out var prefix, out _, out _)
+            ? System.IO.Path.GetFileName(prefix)
+            : System.IO.Path.GetFileNameWithoutExtension(input);
+        var name = stem + "-" + _type.Name + ".gguf";
         if (string.IsNullOrEmpty(OutFile))
         {
             return System.IO.Path.Combine(System.IO.Path.GetDirectoryName(input)!, name);

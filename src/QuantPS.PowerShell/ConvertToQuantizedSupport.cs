@@ -89,7 +89,8 @@ internal static class QuantizeCmdletSupport
 
     public static ErrorRecord Error(QuantizationException e, object target) => new(e, e.ErrorId, e.ErrorId switch
     {
-        QuantizeErrorIds.UnknownType or QuantizeErrorIds.SameFile or QuantizeErrorIds.BadOverride => ErrorCategory.InvalidArgument,
+        QuantizeErrorIds.UnknownType or QuantizeErrorIds.SameFile or QuantizeErrorIds.BadOverride or QuantizeErrorIds.BadPruneLayers => ErrorCategory.InvalidArgument,
+        QuantizeErrorIds.SplitShardEmpty => ErrorCategory.InvalidOperation,
         QuantizeErrorIds.TypeNotSupported => ErrorCategory.NotImplemented,
         QuantizeErrorIds.RequantizeDisabled or QuantizeErrorIds.NotQuantizable => ErrorCategory.InvalidData,
         QuantizeErrorIds.ImportanceRequired or QuantizeErrorIds.NoFallback => ErrorCategory.InvalidOperation,

@@ -74,6 +74,23 @@ Describe 'ConvertTo-Quantized' {
             { ConvertTo-Quantized -LiteralPath $model @Arguments -ErrorAction Stop } | Should -Throw -ErrorId $ErrorId
         }
 
+        It '-PruneLayers drops layers 1 and 3 and renumbers the rest' {
+            $out = Join-Path $folder 'pruned.gguf'
+            $info = ConvertTo-Quantized $model -Type F16 -PruneLayers 3, 1 -OutFile $out -PassThru
+            $info.BlockCount | Should -Be 3
+            $info.TensorCount | Should -Be 30
+            $info.Tensors.Name | Should -Not -Contain 'blk.3.attn_q.weight'
+            { ConvertTo-Quantized $model -Type F16 -PruneLayers 7 -OutFile (Join-Path $folder 'x.gguf') -ErrorAction Stop } |
+                Should -Throw -ErrorId 'QuantizeBadPruneLayers*'
+        }
+
+        It '-KeepSplit names its output as a split of one, in file order as llama-quantize does' {
+            $info = ConvertTo-Quantized $model -Type Q4_K_M -KeepSplit -OutFile (Join-Path $folder 'ks.gguf') -PassThru
+            $info.Path | Should -Be (Join-Path $folder 'ks-00001-of-00001.gguf')
+            # `llama-quantize --keep-split stories260K.gguf ks.gguf Q4_K_M 1` (llama.cpp 3f545bec)
+            Get-Sha $info.Path | Should -Be 'd5cd53b8276ca9da5c26971e987201a062860716d2fc66ea5acdc4e4a0e7081e'
+        }
+
         It 'completes -Type on Tab' {
             $line = 'ConvertTo-Quantized x.gguf -Type Q5_K_'
             (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.CompletionText | Should -Be @('Q5_K_S', 'Q5_K_M')

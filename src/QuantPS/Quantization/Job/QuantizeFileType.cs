@@ -112,4 +112,6 @@ public static class QuantizeErrorIds
     public const string SameFile = "QuantizeOutputIsInput";
     public const string BadOverride = "QuantizeBadOverride";
     public const string VerifyFailed = "QuantizeVerifyFailed";
+    public const string BadPruneLayers = "QuantizeBadPruneLayers";
+    public const string SplitShardEmpty = "QuantizeSplitShardEmpty";
 }

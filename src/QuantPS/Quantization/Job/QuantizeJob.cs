@@ -8,20 +8,25 @@ namespace QuantPS.Quantization.Job;
 public sealed record QuantizeProgress(int TensorsDone, int TensorCount, long BytesDone, long BytesTotal, string? CurrentTensor);
 
 /// <summary>What a finished job wrote.</summary>
-public sealed record QuantizeResult(string OutputPath, long SizeBytes, int TensorCount, int ConvertedCount, int FallbackCount, TimeSpan Elapsed);
+public sealed record QuantizeResult(string OutputPath, long SizeBytes, int TensorCount, int ConvertedCount, int FallbackCount, TimeSpan Elapsed)
+{
+    /// <summary>Every file written (one, or the shards of a -KeepSplit output), in shard order.</summary>
+    public IReadOnlyList<string> OutputPaths { get; init; } = [OutputPath];
+}
 
 /// <summary>
 /// Runs a <see cref="QuantizePlan"/>: streams each tensor (copied or converted, rows in parallel)
-/// into a GGUF file written atomically. The output is re-read and checked before it is moved into
-/// place; a failure or a cancellation leaves neither the output nor a temporary file.
+/// into GGUF files written atomically. Every output is re-read and checked before any is moved into
+/// place; a failure or a cancellation leaves neither an output nor a temporary file.
 /// </summary>
 public static class QuantizeJob
 {
     // Rows are converted in slices of about this many values, so memory stays bounded for any model.
     private const int SliceValues = 1 << 22;
 
-    /// <exception cref="QuantizationException">The plan cannot run (see <see cref="QuantizePlan.ThrowIfNotRunnable"/>), or the output is the input.</exception>
-    /// <exception cref="GgufException">The output exists (without overwrite) or cannot be written.</exception>
+    /// <remarks>With -KeepSplit the shard names derive from <paramref name="outputPath"/> (<see cref="QuantizePlan.OutputPathsFor"/>).</remarks>
+    /// <exception cref="QuantizationException">The plan cannot run (see <see cref="QuantizePlan.ThrowIfNotRunnable"/>), or an output is the input.</exception>
+    /// <exception cref="GgufException">An output exists (without overwrite) or cannot be written.</exception>
     /// <exception cref="OperationCanceledException">Cancelled; nothing is left behind.</exception>
     public static QuantizeResult Run(GgufModel input, QuantizePlan plan, string outputPath, bool overwrite = false,
         Action<QuantizeProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -30,69 +35,98 @@ public static class QuantizeJob
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentException.ThrowIfNullOrEmpty(outputPath);
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var fullPath = Path.GetFullPath(outputPath);
-        if (input.Shards.Any(s => SamePath(s.Location, fullPath)))
+        var targets = plan.OutputPathsFor(Path.GetFullPath(outputPath));
+        foreach (var target in targets)
         {
-            throw new QuantizationException(QuantizeErrorIds.SameFile, $"input and output files are the same: '{fullPath}'. Choose another output path.");
-        }
+            if (input.Shards.Any(s => SamePath(s.Location, target)))
+            {
+                throw new QuantizationException(QuantizeErrorIds.SameFile, $"input and output files are the same: '{target}'. Choose another output path.");
+            }
 
-        if (!overwrite && File.Exists(fullPath))
-        {
-            throw new GgufException(GgufErrorKind.OutputExists, $"{fullPath} already exists. Choose another name or allow overwriting (-Force).", fullPath);
+            if (!overwrite && File.Exists(target))
+            {
+                throw new GgufException(GgufErrorKind.OutputExists, $"{target} already exists. Choose another name or allow overwriting (-Force).", target);
+            }
         }
 
         plan.ThrowIfNotRunnable();
         cancellationToken.ThrowIfCancellationRequested();
 
-        // Written under a hidden name first, verified, then renamed: the target never holds a partial file.
-        var staging = Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.partial");
+        // Written under hidden names first, verified, then renamed: no target ever holds a partial file.
+        var staging = targets.Select(t => Path.Combine(Path.GetDirectoryName(t)!, $".{Path.GetFileName(t)}.{Guid.NewGuid():N}.partial")).ToArray();
         try
         {
-            var specs = plan.Tensors.Select(t => new GgufTensorSpec(t.Name, t.Type, t.Shape)).ToArray();
-            using (var writer = GgufWriter.Create(staging, plan.Metadata, specs))
+            long done = 0, total = plan.Tensors.Sum(t => t.SizeBytes);
+            int tensorsDone = 0;
+            for (int f = 0; f < plan.Outputs.Count; f++)
             {
-                long done = 0, total = plan.Tensors.Sum(t => t.SizeBytes);
-                for (int i = 0; i < plan.Tensors.Count; i++)
+                var output = plan.Outputs[f];
+                var specs = output.Tensors.Select(t => new GgufTensorSpec(t.Name, t.Type, t.Shape)).ToArray();
+                using var writer = GgufWriter.Create(staging[f], output.Metadata, specs);
+                foreach (var tensor in output.Tensors)
                 {
-                    var tensor = plan.Tensors[i];
+                    int i = tensorsDone;
                     progress?.Invoke(new QuantizeProgress(i, plan.Tensors.Count, done, total, tensor.Name));
                     WriteTensor(input, plan, tensor, writer, cancellationToken, n =>
                     {
                         done += n;
                         progress?.Invoke(new QuantizeProgress(i, plan.Tensors.Count, done, total, tensor.Name));
                     });
+                    tensorsDone++;
                 }
 
                 cancellationToken.ThrowIfCancellationRequested();
                 writer.Commit();
-                progress?.Invoke(new QuantizeProgress(plan.Tensors.Count, plan.Tensors.Count, done, total, null));
             }
 
+            progress?.Invoke(new QuantizeProgress(plan.Tensors.Count, plan.Tensors.Count, done, total, null));
             if (plan.Options.Verify)
             {
-                Verify(plan, staging);
+                for (int f = 0; f < plan.Outputs.Count; f++) Verify(plan.Outputs[f], staging[f]);
             }
 
             cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                File.Move(staging, fullPath, overwrite);
-            }
-            catch (IOException e) when (!overwrite && File.Exists(fullPath))
-            {
-                throw new GgufException(GgufErrorKind.OutputExists, $"{fullPath} already exists. Choose another name or allow overwriting (-Force).", fullPath, inner: e);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new GgufException(GgufErrorKind.IoError, $"Cannot move the finished file into place at {fullPath}: {e.Message}", fullPath, inner: e);
-            }
+            MoveIntoPlace(staging, targets, overwrite);
         }
         finally
         {
-            TryDelete(staging);
+            foreach (var path in staging) TryDelete(path);
         }
 
-        return new QuantizeResult(fullPath, plan.PredictedSize, plan.Tensors.Count, plan.Tensors.Count(t => t.IsConverted), plan.FallbackCount, started.Elapsed);
+        return new QuantizeResult(targets[0], plan.PredictedSize, plan.Tensors.Count, plan.Tensors.Count(t => t.IsConverted), plan.FallbackCount, started.Elapsed)
+        {
+            OutputPaths = targets,
+        };
+    }
+
+    // All or nothing: when one rename fails, the files already moved are removed again.
+    private static void MoveIntoPlace(IReadOnlyList<string> staging, IReadOnlyList<string> targets, bool overwrite)
+    {
+        int moved = 0;
+        try
+        {
+            for (; moved < targets.Count; moved++)
+            {
+                var target = targets[moved];
+                try
+                {
+                    File.Move(staging[moved], target, overwrite);
+                }
+                catch (IOException e) when (!overwrite && File.Exists(target))
+                {
+                    throw new GgufException(GgufErrorKind.OutputExists, $"{target} already exists. Choose another name or allow overwriting (-Force).", target, inner: e);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new GgufException(GgufErrorKind.IoError, $"Cannot move the finished file into place at {target}: {e.Message}", target, inner: e);
+                }
+            }
+        }
+        catch
+        {
+            for (int i = 0; i < moved; i++) TryDelete(targets[i]);
+            throw;
+        }
     }
 
     private static unsafe void WriteTensor(GgufModel input, QuantizePlan plan, QuantizePlanTensor tensor, GgufWriter writer, CancellationToken ct, Action<long> wrote)
@@ -123,7 +157,7 @@ public static class QuantizeJob
         var inInfo = GgmlTypeTraits.Get(tensor.SourceType);
         long inRowBytes = inInfo.RowSizeBytes(rowLength);
         long outRowBytes = GgmlTypeTraits.Get(tensor.Type).RowSizeBytes(rowLength);
-        float[]? importance = tensor.UsesImportance ? plan.Importance![tensor.Name] : null;
+        float[]? importance = tensor.UsesImportance ? plan.Importance![tensor.SourceName] : null;
         int sliceRows = Math.Max(1, SliceValues / rowLength);
         // A task handles about 16K values at a time, like llama.cpp's chunking (the bytes do not depend on it).
         int taskRows = Math.Max(1, (32 * 512) / rowLength);
@@ -186,16 +220,17 @@ public static class QuantizeJob
         }
     }
 
-    // The finished file must read back as planned: same header bytes, tensor table and length.
-    private static void Verify(QuantizePlan plan, string path)
+    // A finished file must read back as planned: same header bytes, tensor table and length.
+    private static void Verify(QuantizePlanOutput plan, string path)
     {
         var length = new FileInfo(path).Length;
-        string? problem = length != plan.PredictedSize ? $"it has {length} bytes, not the planned {plan.PredictedSize}" : null;
+        string? problem = length != plan.SizeBytes ? $"it has {length} bytes, not the planned {plan.SizeBytes}" : null;
         if (problem is null)
         {
-            using var written = GgufModel.Open(path);
+            // Read as a single file even when it is one shard of a split.
+            using var written = GgufFile.Open(path);
             var expected = plan.Layout.Tensors;
-            if (written.Tensors.Count != expected.Count || written.Metadata.Count != plan.Metadata.Count)
+            if (written.Header.Tensors.Count != expected.Count || written.Header.Metadata.Count != plan.Metadata.Count)
             {
                 problem = "its header does not hold the planned tensors and metadata";
             }
@@ -203,7 +238,7 @@ public static class QuantizeJob
             {
                 for (int i = 0; i < expected.Count && problem is null; i++)
                 {
-                    var (a, b) = (written.Tensors[i], expected[i]);
+                    var (a, b) = (written.Header.Tensors[i], expected[i]);
                     if (a.Name != b.Name || a.Type != b.Type || a.Offset != b.Offset || !a.Shape.SequenceEqual(b.Shape))
                     {
                         problem = $"tensor {i} reads back as {a}, planned {b}";
@@ -222,7 +257,7 @@ public static class QuantizeJob
 
         if (problem is not null)
         {
-            throw new QuantizationException(QuantizeErrorIds.VerifyFailed, $"The written file failed its check: {problem}. Nothing was written.");
+            throw new QuantizationException(QuantizeErrorIds.VerifyFailed, $"The written file {Path.GetFileName(path)} failed its check: {problem}. Nothing was written.");
         }
     }
 

@@ -39,6 +39,18 @@ public sealed record QuantizeOptions
     /// <summary>--override-kv: set after the file type keys, in order (an existing key moves to the end).</summary>
     public IReadOnlyList<GgufMetadataEntry> OverrideMetadata { get; init; } = Array.Empty<GgufMetadataEntry>();
 
+    /// <summary>
+    /// --keep-split: a split input is written as the same number of shards, each tensor in the shard it
+    /// came from (tensors ordered by shard and offset, as llama-quantize does).
+    /// </summary>
+    public bool KeepSplit { get; init; }
+
+    /// <summary>
+    /// --prune-layers: these layers (blk.N) are left out and the rest renumbered from 0; block_count is
+    /// set to the number kept. Order and repeats do not matter.
+    /// </summary>
+    public IReadOnlyList<int> PruneLayers { get; init; } = Array.Empty<int>();
+
     /// <summary>Worker threads; 0 = all cores. The bytes do not depend on it.</summary>
     public int Threads { get; init; }
 

@@ -9,6 +9,12 @@ public sealed record QuantizePlanTensor(
     string Name, IReadOnlyList<long> Shape, GgmlType SourceType, GgmlType Type, long SourceBytes, long SizeBytes,
     bool FellBack, bool UsesImportance, GgufTensorInfo Source)
 {
+    /// <summary>The output file (0-based shard) this tensor goes to; 0 unless -KeepSplit.</summary>
+    public int Shard { get; init; }
+
+    /// <summary>The name of this tensor in the input (differs from <see cref="Name"/> when layers are pruned).</summary>
+    public string SourceName => Source.Name;
+
     /// <summary>True when the bytes are recomputed (the type changes), false when copied as they are.</summary>
     public bool IsConverted => SourceType != Type;
 }
@@ -23,7 +29,7 @@ public sealed class QuantizePlan
     public const uint QuantizationVersion = 2;
 
     private QuantizePlan(string inputPath, QuantizeFileType fileType, QuantizeOptions options, uint fileTypeId,
-        IReadOnlyList<QuantizePlanTensor> tensors, IReadOnlyList<GgufMetadataEntry> metadata, GgufWritePlan layout,
+        IReadOnlyList<QuantizePlanTensor> tensors, IReadOnlyList<QuantizePlanOutput> outputs,
         int fallbackCount, IReadOnlyDictionary<string, float[]>? importance)
     {
         InputPath = inputPath;
@@ -31,8 +37,7 @@ public sealed class QuantizePlan
         Options = options;
         FileTypeId = fileTypeId;
         Tensors = tensors;
-        Metadata = metadata;
-        Layout = layout;
+        Outputs = outputs;
         FallbackCount = fallbackCount;
         Importance = importance;
     }
@@ -46,17 +51,32 @@ public sealed class QuantizePlan
     /// <summary>The general.file_type value written (the input's for COPY).</summary>
     public uint FileTypeId { get; }
 
-    /// <summary>The output tensors in output order.</summary>
+    /// <summary>The output tensors in output order (over all output files).</summary>
     public IReadOnlyList<QuantizePlanTensor> Tensors { get; }
 
-    /// <summary>The output metadata in output order.</summary>
-    public IReadOnlyList<GgufMetadataEntry> Metadata { get; }
+    /// <summary>The files written: one, or with -KeepSplit one per input shard.</summary>
+    public IReadOnlyList<QuantizePlanOutput> Outputs { get; }
 
-    /// <summary>The serialized header and every offset of the output.</summary>
-    public GgufWritePlan Layout { get; }
+    /// <summary>The metadata of the (first) output file in output order.</summary>
+    public IReadOnlyList<GgufMetadataEntry> Metadata => Outputs[0].Metadata;
 
-    /// <summary>The exact size of the output in bytes.</summary>
-    public long PredictedSize => Layout.FileLength;
+    /// <summary>The serialized header and every offset of the (first) output file.</summary>
+    public GgufWritePlan Layout => Outputs[0].Layout;
+
+    /// <summary>The exact size of the output in bytes (all files together).</summary>
+    public long PredictedSize => Outputs.Sum(o => o.SizeBytes);
+
+    /// <summary>
+    /// The file names written for <paramref name="outputPath"/>: the path itself, or with -KeepSplit
+    /// llama.cpp's shard names (&lt;path without .gguf&gt;-00001-of-0000N.gguf), even for one shard.
+    /// </summary>
+    public IReadOnlyList<string> OutputPathsFor(string outputPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(outputPath);
+        if (!Options.KeepSplit) return [outputPath];
+        var prefix = outputPath.EndsWith(".gguf", StringComparison.Ordinal) ? outputPath[..^5] : outputPath;
+        return Outputs.Select(o => GgufSplit.ShardName(prefix, o.Index + 1, Outputs.Count)).ToArray();
+    }
 
     /// <summary>Tensors whose rows did not fit the chosen block size (llama.cpp's "required fallback quantization").</summary>
     public int FallbackCount { get; }
@@ -76,35 +96,42 @@ public sealed class QuantizePlan
         options ??= new QuantizeOptions();
         var importance = FilterImportance(options);
         var facts = FactsOf(model);
-        var ordered = model.Tensors.OrderBy(t => t, LoaderOrder.Instance).ToList();
-        var rules = new QuantizeRules(facts, fileType, options, importance is not null, ordered.Select(t => t.Name));
+        var prune = LayerPruning.Normalize(options.PruneLayers, facts.LayerCount);
+        var kept = LayerPruning.Apply(model.Tensors.OrderBy(t => t, LoaderOrder.Instance).ToList(), prune, out int keptLayers);
+        if (options.KeepSplit)
+        {
+            // Shards are written one after the other, so tensors go in input order (shard, offset).
+            kept = kept.OrderBy(k => k.Tensor.Shard).ThenBy(k => k.Tensor.Offset).ToList();
+        }
 
-        var tensors = new List<QuantizePlanTensor>(ordered.Count);
+        var rules = new QuantizeRules(facts, fileType, options, importance is not null, kept.Select(k => k.Name));
+        var tensors = new List<QuantizePlanTensor>(kept.Count);
         string? missing = null;
-        foreach (var t in ordered)
+        foreach (var (t, name) in kept)
         {
             var target = t.Type;
-            bool fellBack = false, allows = rules.AllowsQuantization(t.Name, DimsOf(t.Shape));
+            bool fellBack = false, allows = rules.AllowsQuantization(name, DimsOf(t.Shape));
             if (allows)
             {
-                target = rules.TypeFor(t.Name, t.Shape, t.Type, out fellBack);
+                target = rules.TypeFor(name, t.Shape, t.Type, out fellBack);
             }
 
+            // The importance of a renumbered layer is the one of its original layer (llama.cpp's remap_imatrix).
             bool usesImportance = false;
             if (target != t.Type && importance is not null && importance.TryGetValue(t.Name, out var vector))
             {
                 long expected = t.Shape[0] * (t.Shape.Count > 2 ? t.Shape[2] : 1);
                 if (vector.Length == expected) usesImportance = true;
-                else if (t.Name is not ("token_embd.weight" or "per_layer_token_embd.weight"))
+                else if (name is not ("token_embd.weight" or "per_layer_token_embd.weight"))
                 {
                     throw new QuantizationException(QuantizationErrorIds.ImatrixSizeMismatch,
-                        $"imatrix size {vector.Length} is different from tensor size {expected} for {t.Name}");
+                        $"imatrix size {vector.Length} is different from tensor size {expected} for {name}");
                 }
             }
 
-            if (allows && rules.RequiresImportance(t.Name, target) && (importance is null || (target != t.Type && !usesImportance)))
+            if (allows && rules.RequiresImportance(name, target) && (importance is null || (target != t.Type && !usesImportance)))
             {
-                missing ??= $"{fileType.Name} requires an importance matrix: {t.Name} becomes {GgmlTypeTraits.Get(target).GgmlName}. " +
+                missing ??= $"{fileType.Name} requires an importance matrix: {name} becomes {GgmlTypeTraits.Get(target).GgmlName}. " +
                     "Compute one with llama-imatrix and pass it (-ImportanceMatrix).";
                 if (!options.DryRun)
                 {
@@ -113,13 +140,21 @@ public sealed class QuantizePlan
             }
 
             var size = GgmlTypeTraits.Get(target).RowSizeBytes(t.RowLength) * t.RowCount;
-            tensors.Add(new QuantizePlanTensor(t.Name, t.Shape, t.Type, target, t.SizeBytes, size, fellBack, usesImportance, t));
+            tensors.Add(new QuantizePlanTensor(name, t.Shape, t.Type, target, t.SizeBytes, size, fellBack, usesImportance, t)
+            {
+                Shard = options.KeepSplit ? t.Shard : 0,
+            });
         }
 
         uint ftypeId = fileType.IsCopy ? CopyFileType(model) : fileType.Id;
         var metadata = BuildMetadata(model, ftypeId, options, importance);
-        var layout = GgufLayout.Plan(metadata, tensors.Select(t => new GgufTensorSpec(t.Name, t.Type, t.Shape)).ToArray());
-        return new QuantizePlan(model.Location, fileType, options, ftypeId, tensors, metadata, layout, rules.FallbackCount, importance) { MissingImportance = missing };
+        if (prune.Count > 0)
+        {
+            SetMetadata(metadata, GgufMetadataEntry.Of($"{facts.Architecture}.block_count", (uint)keptLayers));
+        }
+
+        var outputs = QuantizePlanOutput.Assemble(metadata, tensors);
+        return new QuantizePlan(model.Location, fileType, options, ftypeId, tensors, outputs, rules.FallbackCount, importance) { MissingImportance = missing };
     }
 
     /// <summary>
@@ -208,11 +243,7 @@ public sealed class QuantizePlan
     private static List<GgufMetadataEntry> BuildMetadata(GgufModel model, uint ftype, QuantizeOptions options, IReadOnlyDictionary<string, float[]>? importance)
     {
         var list = model.Metadata.ToList();
-        void Set(GgufMetadataEntry e)
-        {
-            list.RemoveAll(x => x.Key == e.Key);
-            list.Add(e);
-        }
+        void Set(GgufMetadataEntry e) => SetMetadata(list, e);
 
         Set(GgufMetadataEntry.Of("general.quantization_version", QuantizationVersion));
         Set(GgufMetadataEntry.Of("general.file_type", ftype));
@@ -228,6 +259,13 @@ public sealed class QuantizePlan
         }
 
         return list;
+    }
+
+    // gguf_set_val_*: an existing key is removed and the new value appended.
+    internal static void SetMetadata(List<GgufMetadataEntry> list, GgufMetadataEntry entry)
+    {
+        list.RemoveAll(x => x.Key == entry.Key);
+        list.Add(entry);
     }
 
     // llama-quantize copies these strings into 128-byte buffers.
