@@ -5,11 +5,19 @@ using QuantPS.Benchmarks;
 //              (QUANTPS_BENCH_TYPES=Q4_0,Q8_0 narrows the weight types)
 // llama.cpp:   ... -- llama-cases > cases.txt; test-backend-ops perf -b CPU --test-file cases.txt > llama2.txt
 // Tables:      ... -- report --llama1 llama1.txt --llama2 llama2.txt
+// Quantizing: QUANTPS_LLAMA_QUANTIZE=/path/llama-quantize ... -- --filter '*ModelQuantize*'
+//              ... -- quantize-peak [--types Q4_K_M,Q8_0]   (wall time, peak memory, byte identity)
 // See docs/BENCHMARKS.md.
 switch (args.FirstOrDefault())
 {
     case "llama-cases":
         Report.PrintLlamaCases(Console.Out);
+        break;
+    case "quantize-once":
+        QuantizeComparison.QuantizeOnce(args);
+        break;
+    case "quantize-peak":
+        QuantizeComparison.Print(args, Console.Out);
         break;
     case "report":
         Report.Print(args, Console.Out);

@@ -7,7 +7,7 @@ namespace QuantPS.Gguf;
 /// mapping (no copy of the file), and tensor data is handed out as views into it, so opening
 /// a 100 GB model costs what its header costs.
 /// </summary>
-public sealed unsafe class GgufFile : IDisposable
+public sealed unsafe partial class GgufFile : IDisposable
 {
     private readonly MemoryMappedFile? _map;
     private readonly MemoryMappedViewAccessor? _view;
@@ -108,6 +108,24 @@ public sealed unsafe class GgufFile : IDisposable
         return _base + start;
     }
 
+    /// <summary>
+    /// Tells the OS this process is done with bytes [offset, offset + length) of the mapping for now: on Linux and
+    /// macOS their pages leave the process's resident set (they stay in the OS file cache, and a later read maps
+    /// them back). A one-pass reader such as quantization calls it so its memory stays bounded by what it holds,
+    /// not by the model's size. Advisory: elsewhere, or if the OS declines, nothing changes.
+    /// </summary>
+    public void ReleasePages(long offset, long length)
+    {
+        if (_base == null || length <= 0 || !(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())) return;
+        long page = Environment.SystemPageSize;
+        long start = (Math.Max(0, offset) + page - 1) / page * page; // only whole pages inside the range
+        long end = Math.Min(Length, offset + length) / page * page;
+        if (end > start && (nint)_base % page == 0) // the view starts at file offset 0 on a page boundary
+        {
+            _ = NativeMethods.madvise((nint)(_base + start), (nuint)(end - start), NativeMethods.MadvDontNeed);
+        }
+    }
+
     /// <summary>Bytes [offset, offset + count) of the file, as a view into the mapping.</summary>
     public ReadOnlySpan<byte> GetBytes(long offset, int count)
     {
@@ -142,5 +160,14 @@ public sealed unsafe class GgufFile : IDisposable
 
         view?.Dispose();
         map?.Dispose();
+    }
+
+    private static partial class NativeMethods
+    {
+        // MADV_DONTNEED is 4 on Linux and macOS.
+        public const int MadvDontNeed = 4;
+
+        [System.Runtime.InteropServices.LibraryImport("libc", SetLastError = true)]
+        public static partial int madvise(nint address, nuint length, int advice);
     }
 }

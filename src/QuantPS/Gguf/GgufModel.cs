@@ -131,6 +131,13 @@ public sealed partial class GgufModel : IDisposable
     /// <summary>The address of a tensor's data in its shard's mapping (valid until Dispose).</summary>
     public unsafe byte* GetTensorPointer(GgufTensorInfo tensor) => FileOf(tensor).GetTensorPointer(tensor);
 
+    /// <summary>Lets the OS drop bytes [offset, offset + length) of a tensor from this process's memory (see <see cref="GgufFile.ReleasePages"/>).</summary>
+    public void ReleaseTensorPages(GgufTensorInfo tensor, long offset, long length)
+    {
+        var file = FileOf(tensor);
+        file.ReleasePages(file.Header.AbsoluteOffset(tensor) + offset, length);
+    }
+
     public GgufTensorInfo? FindTensor(string name) => Tensors.FirstOrDefault(t => t.Name == name);
 
     private GgufFile FileOf(GgufTensorInfo tensor)

@@ -145,6 +145,7 @@ public static class QuantizeJob
                 ct.ThrowIfCancellationRequested();
                 int n = (int)Math.Min(Piece, tensor.SizeBytes - at);
                 writer.WriteTensorData(new ReadOnlySpan<byte>(source + at, n));
+                input.ReleaseTensorPages(tensor.Source, at, n);
                 wrote(n);
             }
 
@@ -188,6 +189,8 @@ public static class QuantizeJob
                     return values;
                 }, _ => { });
                 writer.WriteTensorData(output.AsSpan(0, (int)(count * outRowBytes)));
+                // Each input byte is read once: letting its pages go keeps memory bounded for models larger than RAM.
+                input.ReleaseTensorPages(tensor.Source, first * inRowBytes, count * inRowBytes);
                 wrote(count * outRowBytes);
             }
         }
