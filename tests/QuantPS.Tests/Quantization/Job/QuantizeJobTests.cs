@@ -123,15 +123,33 @@ public sealed class QuantizeJobTests : IDisposable
     }
 
     [Fact]
-    public void UnsupportedMixesPlanButRefuseToRun()
+    public void TypesWithoutAQuantizerPlanButRefuseToRun()
     {
+        // Every file type's tensor types are written now; an override can still name an activation-only type.
         using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
-        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("IQ3_S"));
-        Assert.Contains(plan.Tensors, t => t.Type == GgmlType.IQ3_S);
-        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("iq.gguf"), cancellationToken: Ct));
+        var options = new QuantizeOptions { TensorTypes = [new("attn_v", GgmlType.Q8_K)] };
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("Q4_K_M"), options);
+        Assert.Contains(plan.Tensors, t => t.Type == GgmlType.Q8_K);
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("q8k.gguf"), cancellationToken: Ct));
         Assert.Equal(QuantizeErrorIds.TypeNotSupported, e.ErrorId);
         Assert.Contains("not yet supported", e.Message);
         Assert.Empty(_dir.GetFiles());
+    }
+
+    [Fact]
+    public void LatticeMixesGiveTheSameBytesOnOneThreadAndMany()
+    {
+        // The job spreads rows over threads; the lattice quantizers share only their lazily built grids.
+        using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var matrix = ImportanceMatrix.Load(SharedData.File("golden/imatrix/synth-256.imatrix.gguf"));
+        foreach (var type in new[] { "IQ2_M", "IQ1_M", "IQ3_XS" })
+        {
+            var one = QuantizeJob.Run(model, QuantizePlan.Create(model, QuantizeFileType.Parse(type), new QuantizeOptions { ImportanceMatrix = matrix, Threads = 1 }),
+                Out($"{type}-1.gguf"), cancellationToken: Ct);
+            var many = QuantizeJob.Run(model, QuantizePlan.Create(model, QuantizeFileType.Parse(type), new QuantizeOptions { ImportanceMatrix = matrix, Threads = 8 }),
+                Out($"{type}-8.gguf"), cancellationToken: Ct);
+            Assert.Equal(File.ReadAllBytes(one.OutputPath), File.ReadAllBytes(many.OutputPath));
+        }
     }
 
     [Fact]
