@@ -137,6 +137,20 @@ public sealed class QuantizeJobTests : IDisposable
     }
 
     [Fact]
+    public void ATensorTheImatrixLacksIsRefusedBeforeWritingWhenItsTypeNeedsOne()
+    {
+        // --pure IQ2_XXS turns output.weight into iq2_xxs too; the imatrix has no entry for it
+        // (llama-quantize fails an assertion in ggml there). Refuse before writing, naming the tensor.
+        using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var matrix = ImportanceMatrix.Load(SharedData.File("golden/imatrix/synth-256.imatrix.gguf"));
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("IQ2_XXS"), new QuantizeOptions { ImportanceMatrix = matrix, Pure = true });
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("pure.gguf"), cancellationToken: Ct));
+        Assert.Equal(QuantizeErrorIds.ImportanceRequired, e.ErrorId);
+        Assert.Contains("output.weight", e.Message);
+        Assert.Empty(_dir.GetFiles());
+    }
+
+    [Fact]
     public void LatticeMixesGiveTheSameBytesOnOneThreadAndMany()
     {
         // The job spreads rows over threads; the lattice quantizers share only their lazily built grids.
