@@ -85,6 +85,21 @@ public class TypeQuantizerGoldenTests
         Assert.False(TypeQuantizer.IsSupported(type));
     }
 
+    [Theory]
+    [InlineData(GgmlType.IQ3_S, false)]
+    [InlineData(GgmlType.IQ2_XS, true)]
+    [InlineData(GgmlType.IQ3_XXS, true)]
+    public void NaNThatDefeatsTheLatticeSearchIsRefusedWithItsId(GgmlType type, bool withImportance)
+    {
+        // ggml fails an assertion here (no neighbour is nearer than FLT_MAX); we refuse instead.
+        var input = Enumerable.Range(0, 256).Select(i => MathF.Sin(i) * 0.1f).ToArray();
+        input[37] = float.NaN;
+        var output = new byte[GgmlTypeTraits.Get(type).TypeSize];
+        var importance = withImportance ? Enumerable.Repeat(1f, 256).ToArray() : Array.Empty<float>();
+        var error = Assert.Throws<QuantizationException>(() => TypeQuantizer.Quantize(type, input, 256, output, importance));
+        Assert.Equal(QuantizationErrorIds.GridSearchFailed, error.ErrorId);
+    }
+
     [Fact]
     public void WrongImportanceLengthIsRefused()
     {

@@ -151,6 +151,32 @@ public sealed class QuantizeJobTests : IDisposable
     }
 
     [Fact]
+    public void AQuantizerRefusalInsideTheParallelLoopKeepsItsErrorIdAndLeavesNoFile()
+    {
+        // A NaN defeats IQ3_S's lattice search (ggml aborts on an assertion); the job must surface the
+        // quantizer's QuantizationException itself, not Parallel.For's AggregateException.
+        using var synth = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var input = Out("nan.gguf");
+        GgufWriter.Write(input, synth.Metadata, synth.Tensors.Select(GgufTensorSpec.From).ToList(), i =>
+        {
+            var data = synth.GetTensorData(synth.Tensors[i]).ToArray();
+            if (synth.Tensors[i].Name == "blk.1.attn_q.weight")
+            {
+                data[2 * 300] = 0x00;
+                data[2 * 300 + 1] = 0x7E; // f16 NaN
+            }
+
+            return data;
+        });
+        using var model = GgufModel.Open(input);
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("IQ3_S"));
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("iq3s.gguf"), cancellationToken: Ct));
+        Assert.Equal(QuantizationErrorIds.GridSearchFailed, e.ErrorId);
+        Assert.False(File.Exists(Out("iq3s.gguf")));
+        Assert.Single(_dir.GetFiles()); // only the input
+    }
+
+    [Fact]
     public void LatticeMixesGiveTheSameBytesOnOneThreadAndMany()
     {
         // The job spreads rows over threads; the lattice quantizers share only their lazily built grids.
