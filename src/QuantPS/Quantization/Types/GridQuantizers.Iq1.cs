@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+
 namespace QuantPS.Quantization.Types;
 
 internal static partial class GridQuantizers
@@ -143,26 +145,21 @@ internal static partial class GridQuantizers
                 maxScale = LatticeSearch.Max(maxScale, scale);
             }
 
-            if (maxScale == 0)
+            if (maxScale != 0)
             {
-                continue;
+                float d = maxScale / 15;
+                QuantMath.WriteHalf(y, d * 1.125f);
+                float id = 1 / d;
+                for (int ib = 0; ib < QK / blockSize; ++ib)
+                {
+                    int l = LatticeSearch.ScaleCode(id, scales[ib], 7);
+                    if (shifts[ib] == -1) l |= 8;
+                    qh[ib] |= (ushort)(l << 12);
+                }
             }
 
-            float d = maxScale / 15;
-            QuantMath.WriteHalf(y, d * 1.125f);
-            float id = 1 / d;
-            for (int ib = 0; ib < QK / blockSize; ++ib)
-            {
-                int l = LatticeSearch.ScaleCode(id, scales[ib], 7);
-                if (shifts[ib] == -1) l |= 8;
-                qh[ib] |= (ushort)(l << 12);
-            }
-
-            for (int ib = 0; ib < QK / blockSize; ++ib)
-            {
-                y[34 + 2 * ib] = (byte)qh[ib];
-                y[35 + 2 * ib] = (byte)(qh[ib] >> 8);
-            }
+            // ggml keeps the index bits it wrote even when every scale came out zero.
+            for (int ib = 0; ib < QK / blockSize; ++ib) BinaryPrimitives.WriteUInt16LittleEndian(y[(34 + 2 * ib)..], qh[ib]);
         }
     }
 

@@ -57,7 +57,8 @@ internal static partial class GridQuantizers
 
             if (maxScale == 0)
             {
-                continue; // the block stays all zero
+                indices.Clear(); // ggml zeroes every quant byte then
+                continue;
             }
 
             float d = maxScale / 31;
