@@ -5,6 +5,7 @@ public static class QuantizationErrorIds
 {
     public const string ImportanceRequired = "QuantizationImportanceRequired";
     public const string TypeNotSupported = "QuantizationTypeNotSupported";
+    public const string GridSearchFailed = "QuantizationGridSearchFailed";
     public const string ImatrixUnreadable = "ImatrixUnreadable";
     public const string ImatrixMalformed = "ImatrixMalformed";
     public const string ImatrixSizeMismatch = "ImatrixSizeMismatch";

@@ -24,6 +24,7 @@ public static class TypeQuantizer
         GgmlType.Q8_0 or GgmlType.Q4_0 or GgmlType.Q4_1 or GgmlType.Q5_0 or GgmlType.Q5_1 => true,
         GgmlType.Q2_K or GgmlType.Q3_K or GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => true,
         GgmlType.IQ4_NL or GgmlType.IQ4_XS => true,
+        GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ3_XXS or GgmlType.IQ3_S or GgmlType.IQ1_S or GgmlType.IQ1_M => true,
         GgmlType.MXFP4 or GgmlType.NVFP4 or GgmlType.TQ1_0 or GgmlType.TQ2_0 or GgmlType.Q1_0 or GgmlType.Q2_0 => true,
         _ => false,
     };
@@ -112,6 +113,13 @@ public static class TypeQuantizer
             case GgmlType.Q6_K: KQuantizers.Q6_K(x, y, qw); break;
             case GgmlType.IQ4_NL: NonLinearQuantizers.IQ4_NL(x, y, qw); break;
             case GgmlType.IQ4_XS: NonLinearQuantizers.IQ4_XS(x, y, qw); break;
+            case GgmlType.IQ2_XXS: GridQuantizers.IQ2_XXS(x, y, qw); break; // importance required (checked above)
+            case GgmlType.IQ2_XS: GridQuantizers.IQ2_XS(x, y, qw); break;
+            case GgmlType.IQ2_S: GridQuantizers.IQ2_S(x, y, qw); break;
+            case GgmlType.IQ3_XXS: GridQuantizers.IQ3_XXS(x, y, qw); break;
+            case GgmlType.IQ3_S: GridQuantizers.IQ3_S(x, y, qw); break;
+            case GgmlType.IQ1_S: GridQuantizers.IQ1_S(x, y, qw); break;
+            case GgmlType.IQ1_M: GridQuantizers.IQ1_M(x, y, qw); break;
             case GgmlType.MXFP4: SmallQuantizers.MXFP4(x, y); break; // these ignore the imatrix, as in ggml
             case GgmlType.NVFP4: SmallQuantizers.NVFP4(x, y); break;
             case GgmlType.TQ1_0: SmallQuantizers.TQ1_0(x, y); break;

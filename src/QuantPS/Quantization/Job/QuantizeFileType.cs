@@ -30,10 +30,6 @@ public sealed class QuantizeFileType
     /// <summary>COPY: tensors are copied as they are, no quantization.</summary>
     public bool IsCopy => Name == "COPY";
 
-    /// <summary>The mixes whose main types are IQ1/IQ2/IQ3, not quantizable yet.</summary>
-    public bool UsesUnsupportedTypes => Name.StartsWith("IQ1", StringComparison.Ordinal)
-        || Name.StartsWith("IQ2", StringComparison.Ordinal) || Name.StartsWith("IQ3", StringComparison.Ordinal);
-
     public override string ToString() => Name;
 
     // llama-quantize's list, in its order; aliases map to the mix they name.

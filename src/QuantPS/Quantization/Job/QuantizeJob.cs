@@ -173,21 +173,30 @@ public static class QuantizeJob
                 int tasks = (count + taskRows - 1) / taskRows;
                 var options = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct };
                 long firstRow = first;
-                Parallel.For(0, tasks, options, () => new float[(long)taskRows * rowLength], (task, _, values) =>
+                try
                 {
-                    int r0 = task * taskRows, n = Math.Min(taskRows, count - r0);
-                    for (int r = 0; r < n; r++)
+                    Parallel.For(0, tasks, options, () => new float[(long)taskRows * rowLength], (task, _, values) =>
                     {
-                        long row = firstRow + r0 + r;
-                        var x = values.AsSpan(r * rowLength, rowLength);
-                        Dequantize(tensor.SourceType, inInfo, source + row * inRowBytes, x);
-                        var qw = importance is null ? ReadOnlySpan<float>.Empty
-                            : importance.AsSpan((int)(row / rowsPerMatrix * rowLength), rowLength); // one vector per expert
-                        TypeQuantizer.Quantize(tensor.Type, x, rowLength, output.AsSpan((int)((r0 + r) * outRowBytes), (int)outRowBytes), qw);
-                    }
+                        int r0 = task * taskRows, n = Math.Min(taskRows, count - r0);
+                        for (int r = 0; r < n; r++)
+                        {
+                            long row = firstRow + r0 + r;
+                            var x = values.AsSpan(r * rowLength, rowLength);
+                            Dequantize(tensor.SourceType, inInfo, source + row * inRowBytes, x);
+                            var qw = importance is null ? ReadOnlySpan<float>.Empty
+                                : importance.AsSpan((int)(row / rowsPerMatrix * rowLength), rowLength); // one vector per expert
+                            TypeQuantizer.Quantize(tensor.Type, x, rowLength, output.AsSpan((int)((r0 + r) * outRowBytes), (int)outRowBytes), qw);
+                        }
 
-                    return values;
-                }, _ => { });
+                        return values;
+                    }, _ => { });
+                }
+                catch (AggregateException e) when (e.InnerException is QuantizationException q)
+                {
+                    // A quantizer's own refusal (e.g. a lattice search that NaN input defeats) keeps its ErrorId.
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(q);
+                }
+
                 writer.WriteTensorData(output.AsSpan(0, (int)(count * outRowBytes)));
                 // Each input byte is read once: letting its pages go keeps memory bounded for models larger than RAM.
                 input.ReleaseTensorPages(tensor.Source, first * inRowBytes, count * inRowBytes);

@@ -158,7 +158,8 @@ public sealed class QuantizePlan
     }
 
     /// <summary>
-    /// The checks llama-quantize makes only while converting (requantizing, types not implemented here);
+    /// The checks llama-quantize makes only while converting (requantizing, types not implemented here,
+    /// a tensor that needs importance data the matrix lacks);
     /// the job runs them before writing anything.
     /// </summary>
     public void ThrowIfNotRunnable()
@@ -187,6 +188,14 @@ public sealed class QuantizePlan
             {
                 throw new QuantizationException(QuantizeErrorIds.TypeNotSupported,
                     $"{FileType.Name}: quantizing to {GgmlTypeTraits.Get(t.Type).Name} ({t.Name}) is not yet supported.");
+            }
+
+            // ggml cannot make these types without importance data; llama-quantize aborts mid-file here.
+            if (TypeQuantizer.RequiresImportance(t.Type) && !t.UsesImportance)
+            {
+                throw new QuantizationException(QuantizeErrorIds.ImportanceRequired,
+                    $"{t.Name} becomes {GgmlTypeTraits.Get(t.Type).GgmlName}, which needs importance data, and the importance matrix has none for it. " +
+                    "Choose another type for it (-TensorType, -OutputTensorType, -TokenEmbeddingType).");
             }
         }
     }

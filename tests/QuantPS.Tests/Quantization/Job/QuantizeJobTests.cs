@@ -123,15 +123,73 @@ public sealed class QuantizeJobTests : IDisposable
     }
 
     [Fact]
-    public void UnsupportedMixesPlanButRefuseToRun()
+    public void TypesWithoutAQuantizerPlanButRefuseToRun()
     {
+        // Every file type's tensor types are written now; an override can still name an activation-only type.
         using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
-        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("IQ3_S"));
-        Assert.Contains(plan.Tensors, t => t.Type == GgmlType.IQ3_S);
-        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("iq.gguf"), cancellationToken: Ct));
+        var options = new QuantizeOptions { TensorTypes = [new("attn_v", GgmlType.Q8_K)] };
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("Q4_K_M"), options);
+        Assert.Contains(plan.Tensors, t => t.Type == GgmlType.Q8_K);
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("q8k.gguf"), cancellationToken: Ct));
         Assert.Equal(QuantizeErrorIds.TypeNotSupported, e.ErrorId);
         Assert.Contains("not yet supported", e.Message);
         Assert.Empty(_dir.GetFiles());
+    }
+
+    [Fact]
+    public void ATensorTheImatrixLacksIsRefusedBeforeWritingWhenItsTypeNeedsOne()
+    {
+        // --pure IQ2_XXS turns output.weight into iq2_xxs too; the imatrix has no entry for it
+        // (llama-quantize fails an assertion in ggml there). Refuse before writing, naming the tensor.
+        using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var matrix = ImportanceMatrix.Load(SharedData.File("golden/imatrix/synth-256.imatrix.gguf"));
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("IQ2_XXS"), new QuantizeOptions { ImportanceMatrix = matrix, Pure = true });
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("pure.gguf"), cancellationToken: Ct));
+        Assert.Equal(QuantizeErrorIds.ImportanceRequired, e.ErrorId);
+        Assert.Contains("output.weight", e.Message);
+        Assert.Empty(_dir.GetFiles());
+    }
+
+    [Fact]
+    public void AQuantizerRefusalInsideTheParallelLoopKeepsItsErrorIdAndLeavesNoFile()
+    {
+        // A NaN defeats IQ3_S's lattice search (ggml aborts on an assertion); the job must surface the
+        // quantizer's QuantizationException itself, not Parallel.For's AggregateException.
+        using var synth = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var input = Out("nan.gguf");
+        GgufWriter.Write(input, synth.Metadata, synth.Tensors.Select(GgufTensorSpec.From).ToList(), i =>
+        {
+            var data = synth.GetTensorData(synth.Tensors[i]).ToArray();
+            if (synth.Tensors[i].Name == "blk.1.attn_q.weight")
+            {
+                data[2 * 300] = 0x00;
+                data[2 * 300 + 1] = 0x7E; // f16 NaN
+            }
+
+            return data;
+        });
+        using var model = GgufModel.Open(input);
+        var plan = QuantizePlan.Create(model, QuantizeFileType.Parse("IQ3_S"));
+        var e = Assert.Throws<QuantizationException>(() => QuantizeJob.Run(model, plan, Out("iq3s.gguf"), cancellationToken: Ct));
+        Assert.Equal(QuantizationErrorIds.GridSearchFailed, e.ErrorId);
+        Assert.False(File.Exists(Out("iq3s.gguf")));
+        Assert.Single(_dir.GetFiles()); // only the input
+    }
+
+    [Fact]
+    public void LatticeMixesGiveTheSameBytesOnOneThreadAndMany()
+    {
+        // The job spreads rows over threads; the lattice quantizers share only their lazily built grids.
+        using var model = GgufModel.Open(SharedData.File("golden/models/synth-256.gguf"));
+        var matrix = ImportanceMatrix.Load(SharedData.File("golden/imatrix/synth-256.imatrix.gguf"));
+        foreach (var type in new[] { "IQ2_M", "IQ1_M", "IQ3_XS" })
+        {
+            var one = QuantizeJob.Run(model, QuantizePlan.Create(model, QuantizeFileType.Parse(type), new QuantizeOptions { ImportanceMatrix = matrix, Threads = 1 }),
+                Out($"{type}-1.gguf"), cancellationToken: Ct);
+            var many = QuantizeJob.Run(model, QuantizePlan.Create(model, QuantizeFileType.Parse(type), new QuantizeOptions { ImportanceMatrix = matrix, Threads = 8 }),
+                Out($"{type}-8.gguf"), cancellationToken: Ct);
+            Assert.Equal(File.ReadAllBytes(one.OutputPath), File.ReadAllBytes(many.OutputPath));
+        }
     }
 
     [Fact]
