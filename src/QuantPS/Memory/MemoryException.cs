@@ -6,7 +6,6 @@ public static class MemoryErrorIds
     public const string UnknownPreset = "MemoryUnknownPreset";
     public const string InvalidParameterCount = "MemoryInvalidParameterCount";
     public const string InvalidShape = "MemoryInvalidShape";
-    public const string ShapeRequired = "MemoryShapeRequired";
     public const string KvTypeNotSupported = "MemoryKvTypeNotSupported";
     public const string KvTypeIncompatible = "MemoryKvTypeIncompatible";
     public const string KvTypeNeedsFlashAttention = "MemoryKvTypeNeedsFlashAttention";

@@ -85,7 +85,7 @@ public static partial class QuantizationAdvisor
             options.Add(new LlmQuantizationOption
             {
                 Type = type.Name,
-                FileSize = plan.PredictedSize,
+                FileSize = plan.PredictedSize + (hypothetical ? QuantizedModel.VocabularyBytes(model.Shape.VocabularySize) : 0),
                 Weights = estimate.Weights,
                 Total = estimate.Total,
                 Cpu = estimate.Cpu,
