@@ -68,7 +68,7 @@ public sealed class MeasureLlmMemoryTests : IClassFixture<PowerShellSession>, ID
 
         Assert.Empty(result.Errors);
         var estimates = result.Objects<LlmMemoryEstimate>();
-        Assert.Equal(["llama", "llama", "synth-256"], estimates.Select(e => e.Model));
+        Assert.Equal(["stories260K.gguf", "stories260K.gguf", "synth-256.gguf"], estimates.Select(e => e.Model));
         Assert.Equal([2048, 512, 512], estimates.Select(e => e.ContextLength));
     }
 

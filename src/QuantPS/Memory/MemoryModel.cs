@@ -19,10 +19,14 @@ public sealed record MemoryModel(string Name, ModelShape Shape, IReadOnlyList<We
         ArgumentNullException.ThrowIfNull(model);
         var shape = ModelShape.FromModel(model);
         var (fileType, _) = LlamaFileTypes.Determine(model.Metadata, model.Tensors);
-        var name = model.Metadata.GetString("general.name") is { Length: > 0 } n ? n : System.IO.Path.GetFileName(model.Location);
+        var name = NameOf(model.Location);
         return new MemoryModel(name, shape, model.Tensors.Select(t => new WeightTensor(t.Name, t.SizeBytes, t.ElementCount)).ToArray(),
             LlamaFileTypes.NameOf(fileType) ?? $"unknown ({fileType})", model.FileLength, IsHypothetical: false);
     }
+
+    /// <summary>A file's name (the last segment of a URL), which tells models apart in a pipeline.</summary>
+    public static string NameOf(string location) =>
+        Uri.TryCreate(location, UriKind.Absolute, out var uri) && !uri.IsFile ? System.IO.Path.GetFileName(uri.AbsolutePath) : System.IO.Path.GetFileName(location);
 
     /// <summary>The model a quantization plan would write: each tensor's planned type and size.</summary>
     public static MemoryModel FromPlan(string name, ModelShape shape, QuantizePlan plan, bool hypothetical)

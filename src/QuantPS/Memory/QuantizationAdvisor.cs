@@ -109,12 +109,13 @@ public static partial class QuantizationAdvisor
         return ordered;
     }
 
-    // Types without a published figure are ranked like the published type nearest in bits per weight.
+    // A type without a published figure is taken to be as good as the best published type no
+    // larger than it (in bits per weight); smaller than every published type, it ranks after them.
     private static double QualityKey(LlmQuantizationOption o, List<LlmQuantizationOption> all)
     {
         if (o.PerplexityDelta is { } d) return d;
-        var nearest = all.Where(x => x.PerplexityDelta is not null).MinBy(x => Math.Abs(x.BitsPerWeight - o.BitsPerWeight));
-        return nearest?.PerplexityDelta ?? double.MaxValue;
+        var noLarger = all.Where(x => x.PerplexityDelta is not null && x.BitsPerWeight <= o.BitsPerWeight + 1e-9).ToList();
+        return noLarger.Count > 0 ? noLarger.Min(x => x.PerplexityDelta!.Value) : double.MaxValue;
     }
 
     [GeneratedRegex(@"([+-]\d+(?:\.\d+)?) ppl @ (.+)$")]

@@ -218,6 +218,11 @@ public sealed class EstimateRulesTests
         Assert.Equal(Enumerable.Range(1, options.Count), options.Select(o => o.Rank));
         var knownFitting = fitting.Where(o => o.PerplexityDelta is not null).Select(o => o.PerplexityDelta!.Value).ToList();
         Assert.Equal(knownFitting.Order(), knownFitting);
+        // Unpublished types rank beside the best published type no larger than them; below every published size, last.
+        int Rank(string t) => options.Single(o => o.Type == t).Rank;
+        Assert.True(Rank("IQ4_NL") < Rank("Q4_K_S"));
+        Assert.True(Rank("IQ4_XS") < Rank("Q3_K_L") && Rank("IQ4_XS") > Rank("Q4_0"));
+        Assert.True(Rank("Q1_0") > Rank("Q2_K"));
         Assert.True(options.Single(o => o.Type == "IQ2_XXS").NeedsImportanceMatrix);
         Assert.False(options.Single(o => o.Type == "IQ2_XXS").CanQuantize);
         Assert.True(options.Single(o => o.Type == "Q4_K_M").CanQuantize);
