@@ -181,8 +181,8 @@ public sealed class PublishedSizeTests
     public static TheoryData<string> PublishedTypes()
     {
         var data = new TheoryData<string>();
-        // Q2_K_S is left out: the list gives it Q2_K's "2.96G" verbatim, although the mix is smaller by
-        // construction (Q2_K_S keeps Q2_K where Q2_K uses Q3_K/Q4_K); the prediction for it is 2.78 GiB.
+        // Q2_K_S is left out: the list gives it Q2_K's "2.96G" verbatim, although the mix is smaller
+        // (QuantizePlan, byte-identical to llama-quantize, plans 2.78 GiB for it).
         foreach (var t in QuantizeFileType.All.Where(t => t.Description.EndsWith("@ Llama-3-8B", StringComparison.Ordinal) && t.Name != "Q2_K_S"))
         {
             data.Add(t.Name);
