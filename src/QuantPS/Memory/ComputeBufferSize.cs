@@ -37,16 +37,19 @@ public static class ComputeBufferSize
     {
         ArgumentNullException.ThrowIfNull(shape);
         long t = ubatch;
+        // One KV stream per sequence: the mask and scores are [n_kv, T / streams, ·, streams] over
+        // one stream's cells, the F16 casts of an F32 cache cover every stream.
+        long streamCells = contextPerSequence;
         long kvCells = (long)contextPerSequence * parallel;
         long embd = shape.EmbeddingLength, ff = shape.FeedForwardLength;
         long kw = Enumerable.Range(0, shape.BlockCount).Select(shape.KeyWidth).DefaultIfEmpty(0).Max();
         long vw = shape.MaxValueWidth;
 
-        long mask = kvCells * t * (flashAttention ? Half : Float);
+        long mask = streamCells * t * (flashAttention ? Half : Float);
         if (shape.SlidingWindow > 0)
         {
             // llama_kv_cache_iswa builds a second mask over the sliding-window cells.
-            long swaCells = KvCacheSize.Pad(Math.Min(contextPerSequence, (long)shape.SlidingWindow + ubatch), KvCacheSize.ContextPadding) * parallel;
+            long swaCells = KvCacheSize.Pad(Math.Min(contextPerSequence, (long)shape.SlidingWindow + ubatch), KvCacheSize.ContextPadding);
             mask += swaCells * t * (flashAttention ? Half : Float);
         }
 
@@ -58,7 +61,7 @@ public static class ComputeBufferSize
         }
         else
         {
-            attention += kvCells * t * shape.HeadCount * Float;
+            attention += streamCells * t * shape.HeadCount * Float;
         }
 
         long output = t * Float * (shape.VocabularySize + 2 * embd);
