@@ -74,7 +74,7 @@ public sealed record HypotheticalShape(
                 $"{HeadCount} attention heads cannot be shared by {HeadCountKv} KV heads: -HeadCountKv must divide the head count.");
         }
 
-        if (BlockCount > 100_000 || EmbeddingLength > 1L << 20 || FeedForwardLength > 1L << 22 || VocabularySize > 1L << 24)
+        if (BlockCount > 4096 || EmbeddingLength > 1L << 20 || FeedForwardLength > 1L << 22 || VocabularySize > 1L << 24)
         {
             throw new MemoryEstimateException(MemoryErrorIds.InvalidShape,
                 $"The shape is beyond any real model (layers {BlockCount}, n_embd {EmbeddingLength}, n_ff {FeedForwardLength}, vocabulary {VocabularySize}).");
