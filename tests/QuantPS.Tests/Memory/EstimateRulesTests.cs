@@ -198,6 +198,37 @@ public sealed class EstimateRulesTests
     }
 
     [Fact]
+    public void AnAutomaticContextIsShortenedBeforeLayersAreDropped()
+    {
+        // Llama 3.1 trains for 131072 tokens: 16 GiB of F16 cache alone. llama.cpp's fit shortens a
+        // context the user did not set (no lower than 4096) before it keeps layers on the CPU.
+        var model = QuantizedModel.Plan(ModelPresets.Get("llama-3.1-8b").ToShape(), QuantizeFileType.Parse("Q4_K_M"), "llama-3.1-8b");
+        var settings = new MemorySettings();
+        long target = (12L << 30) - GpuLayerFit.DefaultMargin;
+        var twelve = GpuLayerFit.MaxGpuLayers(model, settings, new MemoryBudget(1L << 40, 12L << 30));
+        Assert.True(twelve.AllLayers);
+        Assert.True(twelve.ContextReduced);
+        Assert.InRange(twelve.ContextLength, 4096, 131071);
+        Assert.Equal(0, twelve.ContextLength % 256);
+        Assert.True(twelve.Gpu <= target);
+        Assert.Equal($"-c {twelve.ContextLength} -ngl 33", twelve.Arguments);
+        // Memory is linear in the context, so the interpolated context is the longest that fits (to within one step of 256).
+        var longer = MemoryEstimator.Estimate(model, settings with { ContextLength = twelve.ContextLength + 512, GpuLayers = -1 }, new MemoryBudget(1L << 40, 12L << 30));
+        Assert.True(longer.Gpu > target);
+
+        // 4 GiB: even 4096 tokens with every layer do not fit, so layers are fitted at 4096.
+        var four = GpuLayerFit.MaxGpuLayers(model, settings, new MemoryBudget(1L << 40, 4L << 30));
+        Assert.Equal(4096, four.ContextLength);
+        Assert.True(four.ContextReduced);
+        Assert.InRange(four.GpuLayers, 1, 32);
+
+        // A context the user set is never changed.
+        var fixedContext = GpuLayerFit.MaxGpuLayers(model, settings with { ContextLength = 32768 }, new MemoryBudget(1L << 40, 12L << 30));
+        Assert.Equal(32768, fixedContext.ContextLength);
+        Assert.False(fixedContext.ContextReduced);
+    }
+
+    [Fact]
     public void RecommendPutsTheBestFittingQualityFirst()
     {
         var shape = ModelPresets.Get("llama-3-8b").ToShape();
