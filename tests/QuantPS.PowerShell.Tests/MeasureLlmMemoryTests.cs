@@ -6,22 +6,10 @@ using QuantPS.TestSupport;
 namespace QuantPS.PowerShell.Tests;
 
 /// <summary>Measure-LlmMemory in a hosted session: files, pipelines, remote headers, hypothetical models, -Recommend, -MaxGpuLayers, ErrorIds, views.</summary>
-public sealed class MeasureLlmMemoryTests : IClassFixture<PowerShellSession>, IDisposable
+public sealed class MeasureLlmMemoryTests(PowerShellSession session) : IClassFixture<PowerShellSession>
 {
     private const string Command = "QuantPS.PowerShell.MeasureLlmMemoryCommand";
-    private readonly PowerShellSession _session;
-    private readonly RangeServer _server;
-
-    public MeasureLlmMemoryTests(PowerShellSession session)
-    {
-        _session = session;
-        var folder = Path.Combine(session.TempFolder, "served-memory");
-        Directory.CreateDirectory(folder);
-        File.Copy(ModelFiles.Stories, Path.Combine(folder, "stories260K.gguf"), overwrite: true);
-        _server = new RangeServer(folder);
-    }
-
-    public void Dispose() => _server.Dispose();
+    private readonly PowerShellSession _session = session;
 
     private static string Synth => SharedData.File("golden/models/synth-256.gguf");
 
@@ -75,7 +63,11 @@ public sealed class MeasureLlmMemoryTests : IClassFixture<PowerShellSession>, ID
     [Fact]
     public void Uri_reads_only_the_header_and_gives_the_same_figures()
     {
-        var remote = _session.Run("Measure-LlmMemory -Uri $Uri", ("Uri", _server.UriOf("stories260K.gguf"))).Single<LlmMemoryEstimate>();
+        var folder = Path.Combine(_session.TempFolder, "served-memory");
+        Directory.CreateDirectory(folder);
+        File.Copy(ModelFiles.Stories, Path.Combine(folder, "stories260K.gguf"), overwrite: true);
+        using var server = new RangeServer(folder);
+        var remote = _session.Run("Measure-LlmMemory -Uri $Uri", ("Uri", server.UriOf("stories260K.gguf"))).Single<LlmMemoryEstimate>();
         var local = _session.Run("Measure-LlmMemory $Model", ("Model", ModelFiles.Stories)).Single<LlmMemoryEstimate>();
 
         Assert.Equal((local.Weights, local.KvCache, local.ComputeBuffers, local.Total), (remote.Weights, remote.KvCache, remote.ComputeBuffers, remote.Total));
