@@ -71,6 +71,21 @@ public sealed class MeasureLlmMemoryTests(PowerShellSession session) : IClassFix
         var local = _session.Run("Measure-LlmMemory $Model", ("Model", ModelFiles.Stories)).Single<LlmMemoryEstimate>();
 
         Assert.Equal((local.Weights, local.KvCache, local.ComputeBuffers, local.Total), (remote.Weights, remote.KvCache, remote.ComputeBuffers, remote.Total));
+
+        // A remote header is enough to plan a quantization and to compare types.
+        var plannedRun = _session.Run("Measure-LlmMemory -Uri $Uri -Type Q4_K_M", ("Uri", server.UriOf("stories260K.gguf")));
+        Assert.True(plannedRun.Errors.Count == 0, string.Join("; ", plannedRun.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+        var planned = plannedRun.Single<LlmMemoryEstimate>();
+        Assert.Equal("Q4_K_M", planned.Type);
+        Assert.True(planned.Weights < remote.Weights);
+        var options = _session.Run("Measure-LlmMemory -Uri $Uri -Recommend", ("Uri", server.UriOf("stories260K.gguf")));
+        Assert.True(options.Errors.Count == 0, string.Join("; ", options.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
+        Assert.Contains(options.Objects<LlmQuantizationOption>(), o => o.Type == "Q4_K_M" && o.Weights == planned.Weights);
+        // Types llama-quantize refuses for this model (rows of 172 fit no Q8_0 block, and Q8_0 has no fallback) are not offered.
+        Assert.DoesNotContain(options.Objects<LlmQuantizationOption>(), o => o.Type == "Q8_0");
+
+        var refused = _session.Run("Measure-LlmMemory -Uri $Uri -Type Q8_0", ("Uri", server.UriOf("stories260K.gguf")));
+        Assert.StartsWith("QuantizeNoTypeFallback,", Assert.Single(refused.Errors).FullyQualifiedErrorId, StringComparison.Ordinal);
     }
 
     [Fact]
