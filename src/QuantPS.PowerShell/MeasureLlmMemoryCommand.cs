@@ -180,7 +180,7 @@ public sealed class MeasureLlmMemoryCommand : GgufCmdletBase
         }
         catch (MemoryEstimateException e)
         {
-            ThrowTerminatingError(MemoryErrors.From(e, Hypothetical ? Preset : null));
+            ThrowTerminatingError(MemoryErrors.From(e, ParameterSetName == PresetSet ? Preset : ParameterCount));
         }
         catch (QuantizationException e)
         {
