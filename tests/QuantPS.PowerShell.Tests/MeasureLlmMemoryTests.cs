@@ -81,8 +81,12 @@ public sealed class MeasureLlmMemoryTests(PowerShellSession session) : IClassFix
         var options = _session.Run("Measure-LlmMemory -Uri $Uri -Recommend", ("Uri", server.UriOf("stories260K.gguf")));
         Assert.True(options.Errors.Count == 0, string.Join("; ", options.Errors.Select(e => e.FullyQualifiedErrorId + ": " + e.Exception.Message)));
         Assert.Contains(options.Objects<LlmQuantizationOption>(), o => o.Type == "Q4_K_M" && o.Weights == planned.Weights);
-        // Types llama-quantize refuses for this model (rows of 172 fit no Q8_0 block, and Q8_0 has no fallback) are not offered.
-        Assert.DoesNotContain(options.Objects<LlmQuantizationOption>(), o => o.Type == "Q8_0");
+        // Types llama-quantize refuses for this model (rows of 172 fit no Q8_0 block, and Q8_0 has no fallback) come last, with the reason.
+        var q8 = options.Objects<LlmQuantizationOption>().Single(o => o.Type == "Q8_0");
+        Assert.Contains("no tensor type fallback", q8.Refusal, StringComparison.Ordinal);
+        Assert.False(q8.Fits);
+        Assert.Null(q8.Estimate);
+        Assert.All(options.Objects<LlmQuantizationOption>().SkipWhile(o => o.Refusal is null), o => Assert.NotNull(o.Refusal));
 
         var refused = _session.Run("Measure-LlmMemory -Uri $Uri -Type Q8_0", ("Uri", server.UriOf("stories260K.gguf")));
         Assert.StartsWith("QuantizeNoTypeFallback,", Assert.Single(refused.Errors).FullyQualifiedErrorId, StringComparison.Ordinal);

@@ -41,9 +41,13 @@ public sealed class LlmQuantizationOption
     /// <summary>1 = the best quality that fits; ranks follow quality within fitting, then non-fitting types.</summary>
     public int Rank { get; internal set; }
 
-    public required LlmMemoryEstimate Estimate { get; init; }
+    /// <summary>Why llama-quantize would refuse this type for this model (no sizes then), or null.</summary>
+    public string? Refusal { get; init; }
 
-    public override string ToString() => $"{Type}: {Total} bytes{(Fits ? "" : " (does not fit)")}";
+    /// <summary>The full estimate at this type; null when the type is refused.</summary>
+    public LlmMemoryEstimate? Estimate { get; init; }
+
+    public override string ToString() => Refusal is not null ? $"{Type}: refused" : $"{Type}: {Total} bytes{(Fits ? "" : " (does not fit)")}";
 }
 
 /// <summary>-Recommend: every type llama-quantize offers, best quality that fits first.</summary>
@@ -62,7 +66,7 @@ public static partial class QuantizationAdvisor
         return m.Success ? (double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), m.Groups[2].Value.Trim()) : (null, null);
     }
 
-    /// <summary>Plans and measures every type for <paramref name="source"/> (a file, remote header or virtual shape model).</summary>
+    /// <summary>Plans and measures every type (refused ones last, with the reason) for <paramref name="source"/> (a file, remote header or virtual shape model).</summary>
     public static IReadOnlyList<LlmQuantizationOption> Recommend(GgufModel source, MemorySettings settings, MemoryBudget budget, string? name = null, bool hypothetical = false)
     {
         ArgumentNullException.ThrowIfNull(source);
@@ -74,9 +78,12 @@ public static partial class QuantizationAdvisor
             {
                 plan = QuantizePlan.Create(source, type, new QuantizeOptions { DryRun = true });
             }
-            catch (QuantizationException)
+            catch (QuantizationException e)
             {
-                continue; // llama-quantize would refuse this type for this model (no fallback): not an option
+                // llama-quantize would refuse this type for this model (a row fits no block, no fallback).
+                var (d, r) = PublishedPerplexity(type);
+                options.Add(new LlmQuantizationOption { Type = type.Name, PerplexityDelta = d, PerplexityReference = r, Refusal = e.Message });
+                continue;
             }
 
             var model = MemoryModel.FromPlan(name ?? MemoryModel.FromGguf(source).Name, ModelShape.FromModel(source), plan, hypothetical);
@@ -101,7 +108,8 @@ public static partial class QuantizationAdvisor
         }
 
         var ordered = options
-            .OrderByDescending(o => o.Fits)
+            .OrderBy(o => o.Refusal is not null)
+            .ThenByDescending(o => o.Fits)
             .ThenBy(o => QualityKey(o, options))
             .ThenByDescending(o => o.BitsPerWeight)
             .ToList();
@@ -114,7 +122,7 @@ public static partial class QuantizationAdvisor
     private static double QualityKey(LlmQuantizationOption o, List<LlmQuantizationOption> all)
     {
         if (o.PerplexityDelta is { } d) return d;
-        var noLarger = all.Where(x => x.PerplexityDelta is not null && x.BitsPerWeight <= o.BitsPerWeight + 1e-9).ToList();
+        var noLarger = all.Where(x => x.PerplexityDelta is not null && x.Refusal is null && x.BitsPerWeight <= o.BitsPerWeight + 1e-9).ToList();
         return noLarger.Count > 0 ? noLarger.Min(x => x.PerplexityDelta!.Value) : double.MaxValue;
     }
 
