@@ -15,6 +15,10 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
         "QuantPS.Inference.Tokenizers.LlmToken",
         "QuantPS.Quantization.Job.QuantizePlan",
         "QuantPS.Quantization.Job.QuantizePlanTensor",
+        "QuantPS.Memory.LlmMemoryEstimate",
+        "QuantPS.Memory.LlmLayerMemory",
+        "QuantPS.Memory.LlmQuantizationOption",
+        "QuantPS.Memory.LlmGpuLayerPlan",
     ];
 
     private XDocument Views => XDocument.Load(Path.Combine(session.ModuleFolder, "QuantPS.format.ps1xml"));
@@ -22,7 +26,7 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
     [Fact]
     public void Manifest_exports_exactly_the_shipped_cmdlets()
     {
-        Assert.Equal(["ConvertFrom-LlmToken", "ConvertTo-LlmToken", "ConvertTo-Quantized", "Get-GgufInfo", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
+        Assert.Equal(["ConvertFrom-LlmToken", "ConvertTo-LlmToken", "ConvertTo-Quantized", "Get-GgufInfo", "Measure-LlmMemory", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
         Assert.Empty(session.Module.ExportedFunctions);
         Assert.Empty(session.Module.ExportedAliases);
         Assert.Empty(session.Module.ExportedVariables);
@@ -88,6 +92,10 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
             ["QuantPS.Inference.Tokenizers.LlmToken"] = "ConvertTo-LlmToken 'Hello' -Model $Tiny -AddSpecial",
             ["QuantPS.Quantization.Job.QuantizePlan"] = "ConvertTo-Quantized $Tiny -Type Q8_0 -WhatIf",
             ["QuantPS.Quantization.Job.QuantizePlanTensor"] = "(ConvertTo-Quantized $Tiny -Type Q8_0 -WhatIf).Tensors",
+            ["QuantPS.Memory.LlmMemoryEstimate"] = "@(Measure-LlmMemory $Stories; Measure-LlmMemory -Preset llama-3-8b -Type Q4_K_M -GpuLayers 10 -GpuMemory 8GB)",
+            ["QuantPS.Memory.LlmLayerMemory"] = "(Measure-LlmMemory $Stories -PerLayer).Layers",
+            ["QuantPS.Memory.LlmQuantizationOption"] = "Measure-LlmMemory -Preset llama-3-8b -Recommend -SystemMemory 6GB",
+            ["QuantPS.Memory.LlmGpuLayerPlan"] = "Measure-LlmMemory -Preset llama-3-8b -Type Q4_K_M -MaxGpuLayers -GpuMemory 6GB",
         };
 
         foreach (var view in Views.Descendants("View"))
@@ -99,7 +107,7 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
                 var script = item.Element("ScriptBlock")?.Value ?? $"$_.PSObject.Properties['{property}'] -ne $null";
                 var result = session.Run(
                     $"{samples[type]} | ForEach-Object ([scriptblock]::Create($Column))",
-                    ("Tiny", tiny), ("Broken", broken), ("Column", script));
+                    ("Tiny", tiny), ("Broken", broken), ("Stories", ModelFiles.Stories), ("Column", script));
 
                 Assert.True(result.Errors.Count == 0, $"{type}: '{script}' failed: {string.Join("; ", result.Errors)}");
                 Assert.True(result.Output.Count > 0, $"{type}: '{script}' gave nothing");
