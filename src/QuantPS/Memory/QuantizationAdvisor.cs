@@ -101,7 +101,7 @@ public static partial class QuantizationAdvisor
                 PerplexityDelta = delta,
                 PerplexityReference = reference,
                 Fits = estimate.Fits,
-                CanQuantize = !type.UsesUnsupportedTypes && plan.Tensors.All(t => !t.IsConverted || TypeQuantizer.IsSupported(t.Type)),
+                CanQuantize = plan.Tensors.All(t => !t.IsConverted || TypeQuantizer.IsSupported(t.Type)),
                 NeedsImportanceMatrix = plan.MissingImportance is not null,
                 Estimate = estimate,
             });
