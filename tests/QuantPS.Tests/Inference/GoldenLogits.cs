@@ -1,3 +1,4 @@
+using Xunit;
 using System.Globalization;
 using QuantPS.TestSupport;
 
@@ -85,13 +86,13 @@ internal static class GoldenLogits
     public static int[] Greedy(QuantPS.Inference.Engine.InferenceContext context, int[] prompt, int count)
     {
         var result = new int[count];
-        var logits = context.Decode(prompt);
+        var logits = context.Decode(prompt, TestContext.Current.CancellationToken);
         for (var i = 0; i < count; i++)
         {
             result[i] = ArgMax(logits);
             if (i + 1 < count)
             {
-                logits = context.Decode(result[i]);
+                logits = context.Decode(result[i], TestContext.Current.CancellationToken);
             }
         }
 

@@ -70,7 +70,7 @@ public sealed class GoldenLogitsTests
         var expectedIds = GoldenLogits.Ids(folder, prompt + ".prompt_ids.txt");
         Assert.Equal(expectedIds, model.Tokenizer.Encode(GoldenLogits.PromptText(prompt)));
 
-        var logits = context.EvaluateAll(expectedIds);
+        var logits = context.EvaluateAll(expectedIds, TestContext.Current.CancellationToken);
         var expected = GoldenLogits.Floats(folder, prompt + ".logits.f32");
         Assert.Equal(expected.Length, logits.Length);
         var diff = GoldenLogits.MaxAbsDiff(expected, logits);
@@ -89,12 +89,12 @@ public sealed class GoldenLogitsTests
         var generated = GoldenLogits.Ids(folder, prompt + ".gen_ids.txt");
         var expected = GoldenLogits.Floats(folder, prompt + ".gen_logits.f32");
         Assert.Equal(48, generated.Length);
-        var logits = context.Decode(GoldenLogits.Ids(folder, prompt + ".prompt_ids.txt")).ToArray();
+        var logits = context.Decode(GoldenLogits.Ids(folder, prompt + ".prompt_ids.txt"), TestContext.Current.CancellationToken).ToArray();
         for (var step = 0; step < generated.Length; step++)
         {
             if (step > 0)
             {
-                logits = context.Decode(generated[step - 1]).ToArray();
+                logits = context.Decode(generated[step - 1], TestContext.Current.CancellationToken).ToArray();
             }
 
             var row = expected.AsSpan(step * vocab, vocab);
@@ -161,12 +161,12 @@ public sealed class GoldenLogitsTests
         var ids = GoldenLogits.Ids("stories260K-F32", "p2_paragraph.prompt_ids.txt");
         using var one = Context(model, "stories260K-F32", threads: 1);
         using var two = Context(model, "stories260K-F32", threads: 2);
-        Assert.Equal(one.EvaluateAll(ids), two.EvaluateAll(ids));
-        Assert.Equal(one.Decode(5).ToArray(), two.Decode(5).ToArray());
+        Assert.Equal(one.EvaluateAll(ids, TestContext.Current.CancellationToken), two.EvaluateAll(ids, TestContext.Current.CancellationToken));
+        Assert.Equal(one.Decode(5, TestContext.Current.CancellationToken).ToArray(), two.Decode(5, TestContext.Current.CancellationToken).ToArray());
 
         using var synth = Load("synth-256-Q4_K_M");
         using var synthOne = Context(synth, "synth-256-Q4_K_M", threads: 1);
         using var synthTwo = Context(synth, "synth-256-Q4_K_M", threads: 2);
-        Assert.Equal(synthOne.EvaluateAll(ids), synthTwo.EvaluateAll(ids));
+        Assert.Equal(synthOne.EvaluateAll(ids, TestContext.Current.CancellationToken), synthTwo.EvaluateAll(ids, TestContext.Current.CancellationToken));
     }
 }

@@ -7,7 +7,7 @@ namespace QuantPS.Inference.Engine;
 /// <summary>
 /// One sequence being run through a model: the KV cache, the activations of a batch, and the matmul threads.
 /// <see cref="EvaluateAll"/> returns every position's logits (for perplexity and imatrix work);
-/// <see cref="Decode(int)"/> and <see cref="Decode(ReadOnlySpan{int})"/> return the last position's, for generation.
+/// the Decode overloads return the last position's, for generation.
 /// Not thread-safe: one call at a time. Allocates nothing per token once created.
 /// </summary>
 public sealed unsafe class InferenceContext : IDisposable
@@ -112,19 +112,19 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     /// <summary>Appends <paramref name="tokens"/> and returns the logits of every one of them: tokens x vocabulary, row-major.</summary>
-    public float[] EvaluateAll(ReadOnlySpan<int> tokens)
+    public float[] EvaluateAll(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
     {
         var logits = new float[(long)tokens.Length * _config.VocabularySize];
         fixed (float* output = logits)
         {
-            Forward(tokens, output, allRows: true);
+            Forward(tokens, output, allRows: true, cancellationToken);
         }
 
         return logits;
     }
 
     /// <summary>Appends <paramref name="tokens"/> (at least one) and returns the logits after the last; valid until the next call.</summary>
-    public ReadOnlySpan<float> Decode(ReadOnlySpan<int> tokens)
+    public ReadOnlySpan<float> Decode(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
     {
         if (tokens.IsEmpty)
         {
@@ -133,20 +133,21 @@ public sealed unsafe class InferenceContext : IDisposable
 
         fixed (float* output = _lastLogits)
         {
-            Forward(tokens, output, allRows: false);
+            Forward(tokens, output, allRows: false, cancellationToken);
         }
 
         return _lastLogits;
     }
 
     /// <summary>Appends one token and returns the logits after it; valid until the next call.</summary>
-    public ReadOnlySpan<float> Decode(int token)
+    /// <remarks>A cancelled call throws <see cref="OperationCanceledException"/> and leaves <see cref="Position"/> unchanged.</remarks>
+    public ReadOnlySpan<float> Decode(int token, CancellationToken cancellationToken = default)
     {
         _single[0] = token;
-        return Decode(_single);
+        return Decode(_single, cancellationToken);
     }
 
-    private void Forward(ReadOnlySpan<int> tokens, float* logits, bool allRows)
+    private void Forward(ReadOnlySpan<int> tokens, float* logits, bool allRows, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_memory == null || _model.IsDisposed, this);
         foreach (var token in tokens)
@@ -168,7 +169,7 @@ public sealed unsafe class InferenceContext : IDisposable
         {
             var n = Math.Min(_batch, tokens.Length - start);
             var last = start + n == tokens.Length;
-            RunBatch(tokens.Slice(start, n));
+            RunBatch(tokens.Slice(start, n), cancellationToken);
             if (allRows)
             {
                 OutputLogits(0, n, logits + ((long)start * _config.VocabularySize));
@@ -181,7 +182,7 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     // One forward pass of n tokens at positions Position.. through every layer; leaves the final residual in _x.
-    private void RunBatch(ReadOnlySpan<int> tokens)
+    private void RunBatch(ReadOnlySpan<int> tokens, CancellationToken cancellationToken)
     {
         var n = tokens.Length;
         var d = _config.EmbeddingLength;
@@ -195,6 +196,7 @@ public sealed unsafe class InferenceContext : IDisposable
         var first = Position;
         for (var l = 0; l < _config.LayerCount; l++)
         {
+            cancellationToken.ThrowIfCancellationRequested(); // the cache is only committed (Position) after the last layer
             var layer = _weights.Layers[l];
             RmsNorm(_x, layer.AttentionNorm, _xb, n);
             layer.Query.Multiply(_xb, n, _q, _workspace);
