@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using QuantPS.Kernels;
 
@@ -8,69 +10,100 @@ namespace QuantPS.Inference.Engine;
 /// follow llama.cpp's closely:
 /// <list type="bullet">
 /// <item>flash attention, "vector" path (ggml's one_chunk: decode, short batches, head sizes that are not a multiple of
-/// 16): Q converted to K's dot type, online softmax one key at a time, and with an F16 cache the V sum kept in F16
-/// (rounded after every step, as ggml_vec_mad_f16 does);</item>
+/// 16): Q converted to K's dot type, Q·K as ggml_vec_dot_f16/f32's scalar path (products in float, sum in double: what
+/// runs for heads under 128/64 values), online softmax one key at a time, and with an F16 cache the V sum kept in F16
+/// (rounded after every scale and multiply-add, as ggml_vec_scale_f16 / ggml_vec_mad_f16 do);</item>
 /// <item>flash attention, "tiled" path (batches of 64+ tokens with an F16/F32 cache and head size a multiple of 16):
-/// Q in F32, K and V widened to F32, keys in tiles of 64, Q·K and the V sum as in-order FMA chains;</item>
-/// <item>no flash attention (llama.cpp -fa off): scores, a softmax over the whole row, then the V-weighted sum.</item>
+/// Q in F32, K and V widened to F32, keys in tiles of 64 with the running max and sum updated per tile, V sum in F32;</item>
+/// <item>no flash attention (llama.cpp -fa off): scores, one softmax over the row, then the V-weighted sum.</item>
 /// </list>
-/// The choice between the two flash paths mirrors the reference build (AVX-512: 16 floats per vector).
-/// One thread: attention is a small share of the work beside the matmuls.
+/// The choice between the flash paths mirrors the reference build (AVX-512: 16 floats per vector). Heads and queries
+/// are independent: large batches are shared over threads, each with its own scratch.
 /// </summary>
 internal sealed unsafe class Attention : IDisposable
 {
-    private const int TileKeys = 64;      // ggml's GGML_FA_TILE_KV
-    private const int TiledMinQueries = 64; // ggml's GGML_FA_TILE_Q: fewer queries take the vector path
+    private const int TileKeys = 64;          // ggml's GGML_FA_TILE_KV
+    private const int TiledMinQueries = 64;   // ggml's GGML_FA_TILE_Q: fewer queries take the vector path
     private const int TiledHeadMultiple = 16; // GGML_F32_EPR of the reference build (AVX-512)
+    private const long ParallelMinWork = 1 << 18; // key x head-value products below which threads cost more than they save
 
     private readonly ModelConfig _config;
     private readonly KvCache _cache;
     private readonly bool _flash;
-    private readonly GgmlTypeInfo _keyDotType;
+    private readonly int _threads;
     private readonly QuantizeRowKernel? _toKeyDotType;
     private readonly DotKernel _keyDot;
-    private readonly DequantizeRowKernel _valueToF32;
-    private readonly QuantizeRowKernel _f32ToF16;
-    private readonly DequantizeRowKernel _f16ToF32;
-    private byte* _memory;
-    private readonly byte* _queryConverted;
-    private readonly float* _accumulator;
-    private readonly float* _values;
-    private readonly float* _scores;
-    private readonly byte* _accumulator16;
-    private readonly float* _queryRounded;
-    private readonly float* _keyRow;
+    private readonly DequantizeRowKernel _toF32;
+    private readonly Scratch[] _scratch;
+    private readonly Action<int> _runChunk;
 
-    public Attention(ModelConfig config, KvCache cache, bool flashAttention)
+    // The current call, read by the chunk workers.
+    private int _layer;
+    private float* _queries;
+    private int _count;
+    private int _firstPosition;
+    private float* _output;
+    private bool _tiled;
+    private int _chunks;
+
+    private sealed class Scratch : IDisposable
+    {
+        public Scratch(int headDim, int contextLength, long queryBytes)
+        {
+            var floats = (4L * headDim) + contextLength + TileKeys;
+            Memory = (byte*)NativeMemory.AlignedAlloc((nuint)((floats * sizeof(float)) + queryBytes + 64), 64);
+            Accumulator = (float*)Memory;
+            Values = Accumulator + headDim;
+            Keys = Values + headDim;
+            Query = Keys + headDim;
+            Scores = Query + headDim;
+            ConvertedQuery = (byte*)(Scores + contextLength + TileKeys);
+        }
+
+        public byte* Memory { get; private set; }
+
+        public float* Accumulator { get; }
+
+        public float* Values { get; }
+
+        public float* Keys { get; }
+
+        public float* Query { get; }
+
+        public float* Scores { get; }
+
+        public byte* ConvertedQuery { get; }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Memory);
+            Memory = null;
+        }
+    }
+
+    public Attention(ModelConfig config, KvCache cache, bool flashAttention, int threads)
     {
         _config = config;
         _cache = cache;
         _flash = flashAttention;
+        _threads = Math.Max(1, threads);
         var kv = cache.TypeInfo;
-        _keyDotType = GgmlTypeTraits.Get(kv.ActivationType);
-        _toKeyDotType = _keyDotType.Type == GgmlType.F32 ? null : _keyDotType.QuantizeActivation;
+        var keyDotType = GgmlTypeTraits.Get(kv.ActivationType);
+        _toKeyDotType = keyDotType.Type == GgmlType.F32 ? null : keyDotType.QuantizeActivation;
         _keyDot = kv.Dot ?? throw new LlmException(LlmErrorKind.InvalidOption, $"A {kv.Name} KV cache has no dot kernel.", "KvCacheType");
-        _valueToF32 = kv.Dequantize ?? throw new LlmException(LlmErrorKind.InvalidOption, $"A {kv.Name} KV cache has no dequantizer.", "KvCacheType");
-        var f16 = GgmlTypeTraits.Get(GgmlType.F16);
-        _f32ToF16 = f16.QuantizeActivation!;
-        _f16ToF32 = f16.Dequantize!;
+        _toF32 = kv.Dequantize ?? throw new LlmException(LlmErrorKind.InvalidOption, $"A {kv.Name} KV cache has no dequantizer.", "KvCacheType");
         if (!_flash && cache.Type == KvCacheType.Q8_0)
         {
             throw new LlmException(LlmErrorKind.InvalidOption, "A Q8_0 KV cache needs flash attention (as in llama.cpp).", "FlashAttention");
         }
 
-        var hd = config.HeadDimension;
-        long queryBytes = _keyDotType.RowSizeBytes(hd) + 64;
-        long floats = 4L * hd + cache.ContextLength + TileKeys;
-        var total = queryBytes + floats * sizeof(float) + 2L * hd + 64;
-        _memory = (byte*)NativeMemory.AlignedAlloc((nuint)total, 64);
-        _queryConverted = _memory;
-        _accumulator = (float*)(_memory + queryBytes);
-        _values = _accumulator + hd;
-        _scores = _values + hd;
-        _queryRounded = _scores + cache.ContextLength + TileKeys;
-        _keyRow = _queryRounded + hd;
-        _accumulator16 = (byte*)(_keyRow + hd);
+        _scratch = new Scratch[_threads];
+        for (var i = 0; i < _threads; i++)
+        {
+            _scratch[i] = new Scratch(config.HeadDimension, cache.ContextLength, keyDotType.RowSizeBytes(config.HeadDimension));
+        }
+
+        _runChunk = RunChunk;
     }
 
     /// <summary>
@@ -80,75 +113,91 @@ internal sealed unsafe class Attention : IDisposable
     /// </summary>
     public void Run(int layer, float* queries, int count, int firstPosition, float* output)
     {
+        _layer = layer;
+        _queries = queries;
+        _count = count;
+        _firstPosition = firstPosition;
+        _output = output;
+        _tiled = _flash && count >= TiledMinQueries && _config.HeadDimension % TiledHeadMultiple == 0 && _cache.Type != KvCacheType.Q8_0;
+        var work = (long)count * _config.HeadCount * (firstPosition + count) * _config.HeadDimension;
+        _chunks = work < ParallelMinWork ? 1 : _threads;
+        if (_chunks == 1)
+        {
+            RunChunk(0);
+        }
+        else
+        {
+            Parallel.For(0, _chunks, _runChunk);
+        }
+    }
+
+    // Chunk c takes every c-th (query, head) pair, so early (short) and late (long) queries are spread evenly.
+    private void RunChunk(int chunk)
+    {
+        var scratch = _scratch[chunk];
         var hd = _config.HeadDimension;
         var width = _config.QueryWidth;
         var group = _config.HeadCount / _config.KvHeadCount;
-        var tiled = _flash && count >= TiledMinQueries && hd % TiledHeadMultiple == 0 && _cache.Type != KvCacheType.Q8_0;
-        for (var t = 0; t < count; t++)
+        var pairs = _count * _config.HeadCount;
+        for (var pair = chunk; pair < pairs; pair += _chunks)
         {
-            var position = firstPosition + t;
-            for (var h = 0; h < _config.HeadCount; h++)
+            var t = pair / _config.HeadCount;
+            var h = pair - (t * _config.HeadCount);
+            var position = _firstPosition + t;
+            var q = _queries + ((long)t * width) + ((long)h * hd);
+            var o = _output + ((long)t * width) + ((long)h * hd);
+            var headOffset = (h / group) * _cache.HeadBytes;
+            if (!_flash)
             {
-                var q = queries + (long)t * width + (long)h * hd;
-                var o = output + (long)t * width + (long)h * hd;
-                var kvHead = h / group;
-                if (!_flash)
-                {
-                    Softmax(layer, kvHead, q, position, o);
-                }
-                else if (tiled)
-                {
-                    Tiled(layer, kvHead, q, position, o);
-                }
-                else if (_cache.Type == KvCacheType.F16)
-                {
-                    VectorF16(layer, kvHead, q, position, o);
-                }
-                else
-                {
-                    VectorF32(layer, kvHead, q, position, o);
-                }
+                Softmax(scratch, headOffset, q, position, o);
+            }
+            else if (_tiled)
+            {
+                Tiled(scratch, headOffset, q, position, o);
+            }
+            else if (_cache.Type == KvCacheType.F16)
+            {
+                VectorF16(scratch, headOffset, q, position, o);
+            }
+            else
+            {
+                VectorF32(scratch, headOffset, q, position, o);
             }
         }
     }
 
-    private byte* ConvertQuery(float* q)
+    // Q converted to the dot type of K (F16 for an F16 cache, Q8_0 for Q8_0); for F16 also kept as rounded floats.
+    private byte* ConvertQuery(Scratch scratch, float* q)
     {
+        var hd = _config.HeadDimension;
+        if (_cache.Type == KvCacheType.F16)
+        {
+            for (var d = 0; d < hd; d++)
+            {
+                scratch.Query[d] = HalfRounding.Round(q[d]);
+            }
+
+            return null;
+        }
+
         if (_toKeyDotType is null)
         {
             return (byte*)q;
         }
 
-        _toKeyDotType(q, _queryConverted, _config.HeadDimension);
-        if (_cache.Type == KvCacheType.F16)
-        {
-            _f16ToF32(_queryConverted, _queryRounded, _config.HeadDimension);
-        }
-
-        return _queryConverted;
+        _toKeyDotType(q, scratch.ConvertedQuery, hd);
+        return scratch.ConvertedQuery;
     }
 
-    // Q·K of one cached key. For F16/F32 caches this is ggml_vec_dot_f16/f32's scalar path (which is what runs for
-    // heads under 128 / 64 values on the reference build): each product in float, the sum in double. Q8_0 uses the kernel.
-    private float KeyDot(byte* key, byte* convertedQuery, float* query)
+    // Q·K of one cached key: ggml_vec_dot_f16/f32's scalar path (products in float, exact for F16 inputs; the sum in
+    // double), which is what runs for heads under 128 (F16) or 64 (F32) values. Q8_0 uses the kernel.
+    private float KeyDot(Scratch scratch, byte* key, byte* convertedQuery, float* query)
     {
         var hd = _config.HeadDimension;
         switch (_cache.Type)
         {
             case KvCacheType.F16:
-            {
-                var k = _keyRow;
-                _f16ToF32(key, k, hd);
-                var q = _queryRounded;
-                double sum = 0;
-                for (var i = 0; i < hd; i++)
-                {
-                    sum += k[i] * q[i];
-                }
-
-                return (float)sum;
-            }
-
+                return (float)DotDouble((ushort*)key, scratch.Query, hd);
             case KvCacheType.F32:
             {
                 var k = (float*)key;
@@ -166,20 +215,32 @@ internal sealed unsafe class Attention : IDisposable
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double DotDouble(ushort* k, float* q, int n)
+    {
+        var table = HalfRounding.ToSingle;
+        double sum = 0;
+        for (var i = 0; i < n; i++)
+        {
+            sum += table[k[i]] * q[i];
+        }
+
+        return sum;
+    }
+
     // ggml one_chunk with an F16 cache: the V sum lives in F16 and is rounded after each scale and each multiply-add.
-    private void VectorF16(int layer, int kvHead, float* q, int position, float* output)
+    private void VectorF16(Scratch scratch, long headOffset, float* q, int position, float* output)
     {
         var hd = _config.HeadDimension;
         var scale = _config.AttentionScale;
-        var qc = ConvertQuery(q);
-        var acc = _accumulator;
-        var v = _values;
+        ConvertQuery(scratch, q);
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
         new Span<float>(acc, hd).Clear();
-        var headOffset = kvHead * _cache.HeadBytes;
         float s = 0f, m = float.NegativeInfinity;
         for (var j = 0; j <= position; j++)
         {
-            var score = KeyDot(_cache.Key(layer, j) + headOffset, qc, q) * scale;
+            var score = (float)DotDouble((ushort*)(_cache.Key(_layer, j) + headOffset), scratch.Query, hd) * scale;
             var ms = 1f;
             var vs = 1f;
             if (score > m)
@@ -187,45 +248,42 @@ internal sealed unsafe class Attention : IDisposable
                 var old = m;
                 m = score;
                 ms = MathF.Exp(old - m);
-                for (var d = 0; d < hd; d++)
-                {
-                    acc[d] *= ms;
-                }
-
-                RoundToF16(acc, hd);
+                Scale(acc, ms, hd);
+                HalfRounding.Round(acc, hd);
             }
             else
             {
                 vs = MathF.Exp(score - m);
             }
 
-            _f16ToF32(_cache.Value(layer, j) + headOffset, v, hd);
+            var value = (ushort*)(_cache.Value(_layer, j) + headOffset);
+            var table = HalfRounding.ToSingle;
             for (var d = 0; d < hd; d++)
             {
-                acc[d] = MathF.FusedMultiplyAdd(v[d], vs, acc[d]);
+                v[d] = table[value[d]];
             }
 
-            RoundToF16(acc, hd);
-            s = s * ms + vs;
+            MultiplyAdd(acc, v, vs, hd);
+            HalfRounding.Round(acc, hd);
+            s = (s * ms) + vs;
         }
 
-        Finish(acc, s, output);
+        Finish(acc, s, output, hd);
     }
 
     // ggml one_chunk with an F32 or quantized cache: V widened to F32, the sum in F32.
-    private void VectorF32(int layer, int kvHead, float* q, int position, float* output)
+    private void VectorF32(Scratch scratch, long headOffset, float* q, int position, float* output)
     {
         var hd = _config.HeadDimension;
         var scale = _config.AttentionScale;
-        var qc = ConvertQuery(q);
-        var acc = _accumulator;
-        var v = _values;
+        var qc = ConvertQuery(scratch, q);
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
         new Span<float>(acc, hd).Clear();
-        var headOffset = kvHead * _cache.HeadBytes;
         float s = 0f, m = float.NegativeInfinity;
         for (var j = 0; j <= position; j++)
         {
-            var score = KeyDot(_cache.Key(layer, j) + headOffset, qc, q) * scale;
+            var score = KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q) * scale;
             var ms = 1f;
             var vs = 1f;
             if (score > m)
@@ -233,37 +291,31 @@ internal sealed unsafe class Attention : IDisposable
                 var old = m;
                 m = score;
                 ms = MathF.Exp(old - m);
-                for (var d = 0; d < hd; d++)
-                {
-                    acc[d] *= ms;
-                }
+                Scale(acc, ms, hd);
             }
             else
             {
                 vs = MathF.Exp(score - m);
             }
 
-            _valueToF32(_cache.Value(layer, j) + headOffset, v, hd);
-            for (var d = 0; d < hd; d++)
-            {
-                acc[d] = MathF.FusedMultiplyAdd(v[d], vs, acc[d]);
-            }
-
-            s = s * ms + vs;
+            _toF32(_cache.Value(_layer, j) + headOffset, v, hd);
+            MultiplyAdd(acc, v, vs, hd);
+            s = (s * ms) + vs;
         }
 
-        Finish(acc, s, output);
+        Finish(acc, s, output, hd);
     }
 
     // ggml's tiled flash attention, one query row at a time (rows are independent there too).
-    private void Tiled(int layer, int kvHead, float* q, int position, float* output)
+    private void Tiled(Scratch scratch, long headOffset, float* q, int position, float* output)
     {
         var hd = _config.HeadDimension;
         var scale = _config.AttentionScale;
-        var acc = _accumulator;
-        var v = _values;
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
+        var k = scratch.Keys;
+        var scores = scratch.Scores;
         new Span<float>(acc, hd).Clear();
-        var headOffset = kvHead * _cache.HeadBytes;
         float s = 0f, m = float.NegativeInfinity;
         var keys = position + 1;
         for (var tile = 0; tile < keys; tile += TileKeys)
@@ -272,15 +324,9 @@ internal sealed unsafe class Attention : IDisposable
             var tileMax = float.NegativeInfinity;
             for (var j = tile; j < end; j++)
             {
-                _valueToF32(_cache.Key(layer, j) + headOffset, v, hd);
-                var dot = 0f;
-                for (var d = 0; d < hd; d++)
-                {
-                    dot = MathF.FusedMultiplyAdd(q[d], v[d], dot);
-                }
-
-                var score = dot * scale;
-                _scores[j] = score;
+                _toF32(_cache.Key(_layer, j) + headOffset, k, hd);
+                var score = Dot(q, k, hd) * scale;
+                scores[j] = score;
                 tileMax = MathF.Max(tileMax, score);
             }
 
@@ -288,11 +334,7 @@ internal sealed unsafe class Attention : IDisposable
             if (newMax > m)
             {
                 var ms = MathF.Exp(m - newMax);
-                for (var d = 0; d < hd; d++)
-                {
-                    acc[d] *= ms;
-                }
-
+                Scale(acc, ms, hd);
                 s *= ms;
             }
 
@@ -300,38 +342,33 @@ internal sealed unsafe class Attention : IDisposable
             double tileSum = 0;
             for (var j = tile; j < end; j++)
             {
-                var e = MathF.Exp(_scores[j] - m);
-                _scores[j] = e;
+                var e = MathF.Exp(scores[j] - m);
+                scores[j] = e;
                 tileSum += e;
             }
 
             s += (float)tileSum;
             for (var j = tile; j < end; j++)
             {
-                _valueToF32(_cache.Value(layer, j) + headOffset, v, hd);
-                var p = _scores[j];
-                for (var d = 0; d < hd; d++)
-                {
-                    acc[d] = MathF.FusedMultiplyAdd(v[d], p, acc[d]);
-                }
+                _toF32(_cache.Value(_layer, j) + headOffset, v, hd);
+                MultiplyAdd(acc, v, scores[j], hd);
             }
         }
 
-        Finish(acc, s, output);
+        Finish(acc, s, output, hd);
     }
 
     // llama.cpp without flash attention: KQ matmul, soft_max_ext over the row, then V^T times the weights
     // (the weights rounded to F16 first when V is F16, as mul_mat converts them to V's dot type).
-    private void Softmax(int layer, int kvHead, float* q, int position, float* output)
+    private void Softmax(Scratch scratch, long headOffset, float* q, int position, float* output)
     {
         var hd = _config.HeadDimension;
-        var qc = ConvertQuery(q);
-        var headOffset = kvHead * _cache.HeadBytes;
-        var scores = _scores;
+        var qc = ConvertQuery(scratch, q);
+        var scores = scratch.Scores;
         var max = float.NegativeInfinity;
         for (var j = 0; j <= position; j++)
         {
-            var score = KeyDot(_cache.Key(layer, j) + headOffset, qc, q) * _config.AttentionScale;
+            var score = KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q) * _config.AttentionScale;
             scores[j] = score;
             max = MathF.Max(max, score);
         }
@@ -352,51 +389,76 @@ internal sealed unsafe class Attention : IDisposable
 
         if (_cache.Type == KvCacheType.F16)
         {
-            RoundToF16(scores, position + 1);
+            HalfRounding.Round(scores, position + 1);
         }
 
-        var acc = _accumulator;
-        var v = _values;
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
         new Span<float>(acc, hd).Clear();
         for (var j = 0; j <= position; j++)
         {
-            _valueToF32(_cache.Value(layer, j) + headOffset, v, hd);
-            var p = scores[j];
+            _toF32(_cache.Value(_layer, j) + headOffset, v, hd);
             for (var d = 0; d < hd; d++)
             {
-                acc[d] = MathF.FusedMultiplyAdd(v[d], p, acc[d]);
+                acc[d] = MathF.FusedMultiplyAdd(v[d], scores[j], acc[d]);
             }
         }
 
         Buffer.MemoryCopy(acc, output, hd * sizeof(float), hd * sizeof(float));
     }
 
-    private void Finish(float* acc, float sum, float* output)
+    private static void Finish(float* acc, float sum, float* output, int hd)
     {
         var inverse = sum == 0f ? 0f : 1f / sum;
-        for (var d = 0; d < _config.HeadDimension; d++)
+        for (var d = 0; d < hd; d++)
         {
             output[d] = acc[d] * inverse;
         }
     }
 
-    // Rounds floats to the nearest F16 value (ties to even), through the kernels' own conversions.
-    private void RoundToF16(float* values, int count)
+    private static void Scale(float* x, float factor, int n)
     {
-        for (var start = 0; start < count; start += _config.HeadDimension)
+        for (var d = 0; d < n; d++)
         {
-            var n = Math.Min(_config.HeadDimension, count - start);
-            _f32ToF16(values + start, _accumulator16, n);
-            _f16ToF32(_accumulator16, values + start, n);
+            x[d] *= factor;
         }
+    }
+
+    // acc += v * factor with one rounding per element, as ggml's FMA-based vec_mad.
+    private static void MultiplyAdd(float* acc, float* v, float factor, int n)
+    {
+        for (var d = 0; d < n; d++)
+        {
+            acc[d] = MathF.FusedMultiplyAdd(v[d], factor, acc[d]);
+        }
+    }
+
+    private static float Dot(float* a, float* b, int n)
+    {
+        var i = 0;
+        var sum = Vector<float>.Zero;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
+            {
+                sum += Unsafe.ReadUnaligned<Vector<float>>(a + i) * Unsafe.ReadUnaligned<Vector<float>>(b + i);
+            }
+        }
+
+        var total = Vector.Sum(sum);
+        for (; i < n; i++)
+        {
+            total += a[i] * b[i];
+        }
+
+        return total;
     }
 
     public void Dispose()
     {
-        if (_memory != null)
+        foreach (var scratch in _scratch)
         {
-            NativeMemory.AlignedFree(_memory);
-            _memory = null;
+            scratch?.Dispose();
         }
     }
 }

@@ -52,8 +52,8 @@ public sealed unsafe class InferenceContext : IDisposable
         _cache = new KvCache(_config, contextLength, options.KvCacheType);
         try
         {
-            _attention = new Attention(_config, _cache, options.FlashAttention);
             _workspace = new MatMulWorkspace(options.Threads);
+            _attention = new Attention(_config, _cache, options.FlashAttention, _workspace.ThreadCount);
             _rope = new Rope(_config, _weights.RopeFrequencyFactors);
             _lastLogits = new float[_config.VocabularySize];
             long d = _config.EmbeddingLength, qw = _config.QueryWidth, kvw = _config.KvWidth, ff = _config.FeedForwardLength;
