@@ -202,9 +202,20 @@ public sealed unsafe class InferenceContext : IDisposable
             layer.Query.Multiply(_xb, n, _q, _workspace);
             layer.Key.Multiply(_xb, n, _k, _workspace);
             layer.Value.Multiply(_xb, n, _v, _workspace);
+            AddBias(_q, layer.QueryBias, n, _config.QueryWidth);
+            AddBias(_k, layer.KeyBias, n, _config.KvWidth);
+            AddBias(_v, layer.ValueBias, n, _config.KvWidth);
+            if (layer.QueryNorm != null)
+            {
+                // qwen3: RMS norm of every head of Q and K before RoPE
+                RmsNorm(_q, layer.QueryNorm, _q, n * _config.HeadCount, _config.HeadDimension);
+                RmsNorm(_k, layer.KeyNorm, _k, n * _config.KvHeadCount, _config.HeadDimension);
+            }
+
             StoreKeysAndValues(l, n, first);
             _attention.Run(l, _q, n, first, _att);
             layer.Output.Multiply(_att, n, _delta, _workspace);
+            AddBias(_delta, layer.OutputBias, n, d);
             Add(_x, _delta, (long)n * d);
 
             RmsNorm(_x, layer.FeedForwardNorm, _xb, n);
@@ -239,12 +250,27 @@ public sealed unsafe class InferenceContext : IDisposable
         var d = _config.EmbeddingLength;
         RmsNorm(_x + ((long)row * d), _weights.OutputNorm, _xb, count);
         _weights.Output.Multiply(_xb, count, destination, _workspace);
+        AddBias(destination, _weights.OutputBias, count, _config.VocabularySize);
+    }
+
+    private static void AddBias(float* rows, float* bias, int count, int width)
+    {
+        if (bias == null)
+        {
+            return;
+        }
+
+        for (var r = 0; r < count; r++)
+        {
+            Add(rows + ((long)r * width), bias, width);
+        }
     }
 
     // ggml_rms_norm then the weight multiply: the sum of squares in double, the scale in float.
-    private void RmsNorm(float* x, float* weight, float* y, int rows)
+    private void RmsNorm(float* x, float* weight, float* y, int rows) => RmsNorm(x, weight, y, rows, _config.EmbeddingLength);
+
+    private void RmsNorm(float* x, float* weight, float* y, int rows, int d)
     {
-        var d = _config.EmbeddingLength;
         for (var r = 0; r < rows; r++)
         {
             var xr = x + ((long)r * d);

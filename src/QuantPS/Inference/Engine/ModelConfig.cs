@@ -28,7 +28,11 @@ public enum RopeScaling
 public sealed record ModelConfig
 {
     /// <summary>The architectures this engine has a forward pass for.</summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama" };
+    /// <summary>
+    /// The architectures this engine has a forward pass for: llama (also Mistral's models, which llama.cpp files as
+    /// llama), qwen2 (Q/K/V biases) and qwen3 (per-head RMS norm of Q and K), with llama.cpp's RoPE layout for each.
+    /// </summary>
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3" };
 
     public required string Architecture { get; init; }
 
@@ -126,9 +130,9 @@ public sealed record ModelConfig
             throw reader.Invalid("rope.dimension_count", $"{ropeDims} must be even and at most the head dimension {headDim}");
         }
 
-        if (arch == "llama" && ropeDims != headDim)
+        if (ropeDims != headDim)
         {
-            throw reader.Invalid("rope.dimension_count", $"llama rotates whole heads: expected {headDim}, got {ropeDims}");
+            throw reader.Invalid("rope.dimension_count", $"{arch} rotates whole heads: expected {headDim}, got {ropeDims}");
         }
 
         var trainedContext = reader.Int("context_length", min: 1);
@@ -164,7 +168,7 @@ public sealed record ModelConfig
             VocabularySize = checked((int)vocab),
             TrainedContextLength = trainedContext,
             RmsNormEpsilon = reader.Float("attention.layer_norm_rms_epsilon"),
-            RopeLayout = RopeLayout.Normal,
+            RopeLayout = arch == "llama" ? RopeLayout.Normal : RopeLayout.Neox, // llama-model.cpp llama_model_rope_type
             RopeDimensions = ropeDims,
             RopeFreqBase = reader.Float("rope.freq_base", fallback: 10000f),
             RopeFreqScale = freqScale,

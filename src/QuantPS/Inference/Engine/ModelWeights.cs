@@ -53,16 +53,31 @@ public sealed unsafe class LayerWeights
     public required WeightMatrix Up { get; init; }
 
     public required WeightMatrix Down { get; init; }
+
+    /// <summary>Optional biases added after the Q, K, V and output projections (qwen2; optional in llama); null when absent.</summary>
+    public float* QueryBias { get; init; }
+
+    public float* KeyBias { get; init; }
+
+    public float* ValueBias { get; init; }
+
+    public float* OutputBias { get; init; }
+
+    /// <summary>qwen3's per-head RMS norm weights of Q and K (one head's width); null for other architectures.</summary>
+    public float* QueryNorm { get; init; }
+
+    public float* KeyNorm { get; init; }
 }
 
 /// <summary>
-/// Every weight of a llama-family model as views into the memory-mapped GGUF (never copied), checked
+/// Every weight of a llama-family model (llama, qwen2, qwen3) as views into the memory-mapped GGUF (never copied), checked
 /// once at load against the configuration: shapes, and types the kernels can multiply.
 /// </summary>
 public sealed unsafe class ModelWeights
 {
-    private ModelWeights(GgufTensorInfo embedding, byte* embeddingData, float* outputNorm, WeightMatrix output, LayerWeights[] layers, float* ropeFrequencies)
+    private ModelWeights(GgufTensorInfo embedding, byte* embeddingData, float* outputNorm, WeightMatrix output, float* outputBias, LayerWeights[] layers, float* ropeFrequencies)
     {
+        OutputBias = outputBias;
         TokenEmbeddingInfo = embedding.TypeInfo;
         TokenEmbedding = embeddingData;
         OutputNorm = outputNorm;
@@ -80,6 +95,9 @@ public sealed unsafe class ModelWeights
 
     /// <summary>output.weight, or token_embd when the model ties them.</summary>
     public WeightMatrix Output { get; }
+
+    /// <summary>output.bias (qwen2 may have one), or null.</summary>
+    public float* OutputBias { get; }
 
     public IReadOnlyList<LayerWeights> Layers { get; }
 
@@ -119,13 +137,20 @@ public sealed unsafe class ModelWeights
                 Gate = loader.Matrix(p + "ffn_gate.weight", d, config.FeedForwardLength),
                 Up = loader.Matrix(p + "ffn_up.weight", d, config.FeedForwardLength),
                 Down = loader.Matrix(p + "ffn_down.weight", config.FeedForwardLength, d),
+                QueryBias = loader.OptionalVector(p + "attn_q.bias", config.QueryWidth),
+                KeyBias = loader.OptionalVector(p + "attn_k.bias", config.KvWidth),
+                ValueBias = loader.OptionalVector(p + "attn_v.bias", config.KvWidth),
+                OutputBias = loader.OptionalVector(p + "attn_output.bias", d),
+                QueryNorm = config.Architecture == "qwen3" ? loader.Vector(p + "attn_q_norm.weight", config.HeadDimension) : null,
+                KeyNorm = config.Architecture == "qwen3" ? loader.Vector(p + "attn_k_norm.weight", config.HeadDimension) : null,
             };
         }
 
         var ropeFreqs = model.FindTensor("rope_freqs.weight") is not null
             ? loader.Vector("rope_freqs.weight", config.RopeDimensions / 2)
             : null;
-        return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, layers, ropeFreqs);
+        var outputBias = loader.OptionalVector("output.bias", config.VocabularySize);
+        return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, outputBias, layers, ropeFreqs);
     }
 
     private readonly struct Loader(GgufModel model)
@@ -165,6 +190,9 @@ public sealed unsafe class ModelWeights
 
             return new WeightMatrix(name, tensor.Type, model.GetTensorPointer(tensor), columns, rows);
         }
+
+        public float* OptionalVector(string name, int length) =>
+            model.FindTensor(name) is null ? null : Vector(name, length);
 
         public float* Vector(string name, int length)
         {
