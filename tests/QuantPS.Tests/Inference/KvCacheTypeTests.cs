@@ -59,4 +59,24 @@ public sealed class KvCacheTypeTests
 
         Assert.True(worst <= 0.01f, $"max |Δlogit| {worst}"); // measured 0.0031
     }
+
+    [Fact]
+    public void Splitting_a_prompt_into_small_batches_changes_nothing_with_an_F32_cache_and_no_flash_attention()
+    {
+        // Every row's arithmetic is independent of the batch it is in (matmul rows, one softmax per query), so the
+        // logits are bit-identical; with flash attention the path (vector or tiled) depends on the batch length.
+        const string folder = "stories260K-F32-kvf32-fa-off";
+        using var model = GoldenLogitsTests.Load(folder);
+        var ids = GoldenLogits.Ids(folder, "p2_paragraph.prompt_ids.txt");
+        float[] Run(int batch)
+        {
+            using var context = model.CreateContext(new ContextOptions
+            {
+                ContextLength = 256, Threads = 2, KvCacheType = KvCacheType.F32, FlashAttention = false, BatchSize = batch,
+            });
+            return context.EvaluateAll(ids, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(Run(512), Run(7));
+    }
 }

@@ -9,12 +9,14 @@ namespace QuantPS.Inference.Generation;
 internal sealed class StopStringFilter
 {
     private readonly string[] _stops;
+    private readonly int _maxStopLength;
     private readonly StringBuilder _text = new();
     private int _released;
 
     public StopStringFilter(IReadOnlyList<string> stops)
     {
         _stops = stops.Where(s => !string.IsNullOrEmpty(s)).ToArray();
+        _maxStopLength = _stops.Length == 0 ? 0 : _stops.Max(s => s.Length);
     }
 
     /// <summary>The text so far (cut before the stop string once one is found).</summary>
@@ -30,18 +32,19 @@ internal sealed class StopStringFilter
             return string.Empty;
         }
 
-        var searchFrom = Math.Max(0, _text.Length - MaxStopLength());
+        var searchFrom = Math.Max(0, _text.Length - _maxStopLength + 1);
         _text.Append(piece);
         if (_stops.Length == 0)
         {
             return Release(_text.Length);
         }
 
-        var current = _text.ToString();
+        // Only the tail can hold a new match: the text before it was searched when it arrived.
+        var tail = _text.ToString(searchFrom, _text.Length - searchFrom);
         var cut = -1;
         foreach (var stop in _stops)
         {
-            var at = current.IndexOf(stop, searchFrom, StringComparison.Ordinal);
+            var at = tail.IndexOf(stop, StringComparison.Ordinal);
             if (at >= 0 && (cut < 0 || at < cut))
             {
                 cut = at;
@@ -51,17 +54,15 @@ internal sealed class StopStringFilter
         if (cut >= 0)
         {
             Stopped = true;
-            _text.Length = cut;
-            return Release(cut);
+            _text.Length = searchFrom + cut;
+            return Release(_text.Length);
         }
 
-        return Release(_text.Length - HeldBack(current));
+        return Release(_text.Length - HeldBack(tail));
     }
 
     /// <summary>Releases whatever is still held back (generation ended without a stop string).</summary>
     public string Flush() => Release(_text.Length);
-
-    private int MaxStopLength() => _stops.Length == 0 ? 0 : _stops.Max(s => s.Length);
 
     // The longest suffix of the text that is a proper prefix of some stop string.
     private int HeldBack(string text)
