@@ -78,7 +78,10 @@ internal sealed unsafe class Attention : IDisposable
         {
             NativeMemory.AlignedFree(Memory);
             Memory = null;
+            GC.SuppressFinalize(this);
         }
+
+        ~Scratch() => NativeMemory.AlignedFree(Memory);
     }
 
     public Attention(ModelConfig config, KvCache cache, bool flashAttention, int threads)
@@ -224,7 +227,7 @@ internal sealed unsafe class Attention : IDisposable
         switch (_cache.Type)
         {
             case KvCacheType.F16:
-                return (float)DotDouble(Widen(key, scratch.Keys), scratch.Query, hd);
+                return (float)AttentionMath.DotDouble(Widen(key, scratch.Keys), scratch.Query, hd);
             case KvCacheType.F32:
             {
                 var k = (float*)key;
@@ -242,34 +245,6 @@ internal sealed unsafe class Attention : IDisposable
         }
     }
 
-    // Sum of k[i] * q[i], each product rounded to float (exact for F16 inputs), the sum in double.
-    private static double DotDouble(float* k, float* q, int n)
-    {
-        var i = 0;
-        double sum = 0;
-        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
-        {
-            var low = Vector<double>.Zero;
-            var high = Vector<double>.Zero;
-            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
-            {
-                var product = Unsafe.ReadUnaligned<Vector<float>>(k + i) * Unsafe.ReadUnaligned<Vector<float>>(q + i);
-                Vector.Widen(product, out var a, out var b);
-                low += a;
-                high += b;
-            }
-
-            sum = Vector.Sum(low + high);
-        }
-
-        for (; i < n; i++)
-        {
-            sum += k[i] * q[i];
-        }
-
-        return sum;
-    }
-
     // ggml one_chunk with an F16 cache: the V sum lives in F16 and is rounded after each scale and each multiply-add.
     private void VectorF16(Scratch scratch, long headOffset, float* q, int position, float* output)
     {
@@ -282,7 +257,7 @@ internal sealed unsafe class Attention : IDisposable
         float s = 0f, m = float.NegativeInfinity;
         for (var j = 0; j <= position; j++)
         {
-            var score = (float)DotDouble(Widen(_cache.Key(_layer, j) + headOffset, scratch.Keys), scratch.Query, hd) * scale;
+            var score = (float)AttentionMath.DotDouble(Widen(_cache.Key(_layer, j) + headOffset, scratch.Keys), scratch.Query, hd) * scale;
             var ms = 1f;
             var vs = 1f;
             if (score > m)
@@ -290,7 +265,7 @@ internal sealed unsafe class Attention : IDisposable
                 var old = m;
                 m = score;
                 ms = MathF.Exp(old - m);
-                Scale(acc, ms, hd);
+                AttentionMath.Scale(acc, ms, hd);
                 HalfRounding.Round(acc, hd);
             }
             else
@@ -298,7 +273,7 @@ internal sealed unsafe class Attention : IDisposable
                 vs = MathF.Exp(score - m);
             }
 
-            MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
+            AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
             HalfRounding.Round(acc, hd);
             s = (s * ms) + vs;
         }
@@ -326,14 +301,14 @@ internal sealed unsafe class Attention : IDisposable
                 var old = m;
                 m = score;
                 ms = MathF.Exp(old - m);
-                Scale(acc, ms, hd);
+                AttentionMath.Scale(acc, ms, hd);
             }
             else
             {
                 vs = MathF.Exp(score - m);
             }
 
-            MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
+            AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
             s = (s * ms) + vs;
         }
 
@@ -358,7 +333,7 @@ internal sealed unsafe class Attention : IDisposable
             var tileMax = float.NegativeInfinity;
             for (var j = tile; j < end; j++)
             {
-                var score = Dot(q, Widen(_cache.Key(_layer, j) + headOffset, k), hd) * scale;
+                var score = AttentionMath.Dot(q, Widen(_cache.Key(_layer, j) + headOffset, k), hd) * scale;
                 scores[j] = score;
                 tileMax = MathF.Max(tileMax, score);
             }
@@ -367,7 +342,7 @@ internal sealed unsafe class Attention : IDisposable
             if (newMax > m)
             {
                 var ms = MathF.Exp(m - newMax);
-                Scale(acc, ms, hd);
+                AttentionMath.Scale(acc, ms, hd);
                 s *= ms;
             }
 
@@ -383,7 +358,7 @@ internal sealed unsafe class Attention : IDisposable
             s += (float)tileSum;
             for (var j = tile; j < end; j++)
             {
-                MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), scores[j], hd);
+                AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), scores[j], hd);
             }
         }
 
@@ -446,66 +421,6 @@ internal sealed unsafe class Attention : IDisposable
         {
             output[d] = acc[d] * inverse;
         }
-    }
-
-    private static void Scale(float* x, float factor, int n)
-    {
-        var d = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            for (; d + Vector<float>.Count <= n; d += Vector<float>.Count)
-            {
-                Unsafe.WriteUnaligned(x + d, Unsafe.ReadUnaligned<Vector<float>>(x + d) * factor);
-            }
-        }
-
-        for (; d < n; d++)
-        {
-            x[d] *= factor;
-        }
-    }
-
-    // acc += v * factor rounded once to float, as ggml's FMA-based vec_mad: the product and sum are formed in double
-    // (the product exactly), then rounded to float. Portable Vector<T> code: .NET 8 has no generic vector FMA.
-    private static void MultiplyAdd(float* acc, float* v, float factor, int n)
-    {
-        var d = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var f = new Vector<double>(factor);
-            for (; d + Vector<float>.Count <= n; d += Vector<float>.Count)
-            {
-                Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(v + d), out var v0, out var v1);
-                Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(acc + d), out var a0, out var a1);
-                Unsafe.WriteUnaligned(acc + d, Vector.Narrow((v0 * f) + a0, (v1 * f) + a1));
-            }
-        }
-
-        for (; d < n; d++)
-        {
-            acc[d] = MathF.FusedMultiplyAdd(v[d], factor, acc[d]);
-        }
-    }
-
-    private static float Dot(float* a, float* b, int n)
-    {
-        var i = 0;
-        var sum = Vector<float>.Zero;
-        if (Vector.IsHardwareAccelerated)
-        {
-            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
-            {
-                sum += Unsafe.ReadUnaligned<Vector<float>>(a + i) * Unsafe.ReadUnaligned<Vector<float>>(b + i);
-            }
-        }
-
-        var total = Vector.Sum(sum);
-        for (; i < n; i++)
-        {
-            total += a[i] * b[i];
-        }
-
-        return total;
     }
 
     public void Dispose()

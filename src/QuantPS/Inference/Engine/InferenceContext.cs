@@ -313,10 +313,19 @@ public sealed unsafe class InferenceContext : IDisposable
         _workspace?.Dispose();
         _attention?.Dispose();
         _cache?.Dispose();
+        FreeActivations();
+        GC.SuppressFinalize(this);
+    }
+
+    private void FreeActivations()
+    {
         if (_memory != null)
         {
             NativeMemory.AlignedFree(_memory);
             _memory = null;
         }
     }
+
+    // A forgotten context still returns its native buffers (the cache, workspace and scratch have their own finalizers).
+    ~InferenceContext() => FreeActivations();
 }

@@ -74,7 +74,7 @@ public sealed class TextGenerator : IDisposable
         var tokenizer = Model.Tokenizer;
         var banned = options.IgnoreEos ? tokenizer.EndOfGenerationIds : null;
         var sampler = new Sampler(Model.Config.VocabularySize, options.ToSampling(), context.ContextLength, banned);
-        var filter = new StopStringFilter(options.Stop);
+        var filter = new StopStringFilter(options.Stop ?? Array.Empty<string>());
         var decoder = Encoding.UTF8.GetDecoder();
         var chars = new char[64];
         var generated = new List<int>(options.MaxTokens > 0 ? Math.Min(options.MaxTokens, 4096) : 256);
