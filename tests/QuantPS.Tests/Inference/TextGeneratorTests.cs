@@ -119,4 +119,20 @@ public sealed class TextGeneratorTests : IDisposable
         Assert.Equal((StopReason.MaxTokens, 0, ""), (result.StopReason, result.GeneratedTokens, result.Text));
         Assert.True(result.PromptTokens > 1);
     }
+
+    [Fact]
+    public void Invalid_options_are_LlmInvalidOption_errors()
+    {
+        foreach (var options in new[]
+        {
+            Greedy(5) with { RepeatPenalty = 0 },
+            Greedy(5) with { RepeatLastN = -2 },
+            Greedy(5) with { MaxTokens = -5 },
+            Greedy(5) with { Threads = -1 },
+        })
+        {
+            var e = Assert.Throws<LlmException>(() => _generator.Generate("Hi", options, null, Ct));
+            Assert.Equal("LlmInvalidOption", e.ErrorId);
+        }
+    }
 }

@@ -73,7 +73,16 @@ public sealed class TextGenerator : IDisposable
 
         var tokenizer = Model.Tokenizer;
         var banned = options.IgnoreEos ? tokenizer.EndOfGenerationIds : null;
-        var sampler = new Sampler(Model.Config.VocabularySize, options.ToSampling(), context.ContextLength, banned);
+        Sampler sampler;
+        try
+        {
+            sampler = new Sampler(Model.Config.VocabularySize, options.ToSampling(), context.ContextLength, banned);
+        }
+        catch (ArgumentException e)
+        {
+            throw new LlmException(LlmErrorKind.InvalidOption, e.Message, "Sampling", e);
+        }
+
         var filter = new StopStringFilter(options.Stop ?? Array.Empty<string>());
         var decoder = Encoding.UTF8.GetDecoder();
         var chars = new char[64];
