@@ -60,7 +60,7 @@ public class TokenizerBenchmarks : IWorkload
     public int Cold() => _cold!.Encode(_text, addSpecial: false).Length;
 
     // ../shared beside the repository (or QUANTPS_SHARED), as the tests find it.
-    private static string SharedFolder()
+    internal static string SharedFolder()
     {
         if (Environment.GetEnvironmentVariable("QUANTPS_SHARED") is { Length: > 0 } configured)
         {

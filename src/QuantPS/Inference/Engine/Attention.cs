@@ -1,0 +1,433 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using QuantPS.Kernels;
+
+namespace QuantPS.Inference.Engine;
+
+/// <summary>
+/// Causal multi-head attention over the <see cref="KvCache"/>, with the arithmetic of ggml's CPU kernels so logits
+/// follow llama.cpp's closely:
+/// <list type="bullet">
+/// <item>flash attention, "vector" path (ggml's one_chunk: decode, short batches, head sizes that are not a multiple of
+/// 16): Q converted to K's dot type, Q·K as ggml_vec_dot_f16/f32's scalar path (products in float, sum in double: what
+/// runs for heads under 128/64 values), online softmax one key at a time, and with an F16 cache the V sum kept in F16
+/// (rounded after every scale and multiply-add, as ggml_vec_scale_f16 / ggml_vec_mad_f16 do);</item>
+/// <item>flash attention, "tiled" path (batches of 64+ tokens with an F16/F32 cache and head size a multiple of 16):
+/// Q in F32, K and V widened to F32, keys in tiles of 64 with the running max and sum updated per tile, V sum in F32;</item>
+/// <item>no flash attention (llama.cpp -fa off): scores, one softmax over the row, then the V-weighted sum.</item>
+/// </list>
+/// The choice between the flash paths mirrors the reference build (AVX-512: 16 floats per vector). Heads and queries
+/// are independent: large batches are shared over threads, each with its own scratch.
+/// </summary>
+internal sealed unsafe class Attention : IDisposable
+{
+    private const int TileKeys = 64;          // ggml's GGML_FA_TILE_KV
+    private const int TiledMinQueries = 64;   // ggml's GGML_FA_TILE_Q: fewer queries take the vector path
+    private const int TiledHeadMultiple = 16; // GGML_F32_EPR of the reference build (AVX-512)
+    private const long ParallelMinWork = 1 << 18; // key x head-value products below which threads cost more than they save
+
+    private readonly ModelConfig _config;
+    private readonly KvCache _cache;
+    private readonly bool _flash;
+    private readonly int _threads;
+    private readonly QuantizeRowKernel? _toKeyDotType;
+    private readonly DotKernel _keyDot;
+    private readonly DequantizeRowKernel _toF32;
+    private readonly Scratch[] _scratch;
+    private readonly Action<int> _runChunk;
+
+    // The current call, read by the chunk workers.
+    private int _layer;
+    private float* _queries;
+    private int _count;
+    private int _firstPosition;
+    private float* _output;
+    private bool _tiled;
+    private int _chunks;
+
+    private sealed class Scratch : IDisposable
+    {
+        public Scratch(int headDim, int contextLength, long queryBytes)
+        {
+            var floats = (4L * headDim) + contextLength + TileKeys;
+            Memory = (byte*)NativeMemory.AlignedAlloc((nuint)((floats * sizeof(float)) + queryBytes + 64), 64);
+            Accumulator = (float*)Memory;
+            Values = Accumulator + headDim;
+            Keys = Values + headDim;
+            Query = Keys + headDim;
+            Scores = Query + headDim;
+            ConvertedQuery = (byte*)(Scores + contextLength + TileKeys);
+        }
+
+        public byte* Memory { get; private set; }
+
+        public float* Accumulator { get; }
+
+        public float* Values { get; }
+
+        public float* Keys { get; }
+
+        public float* Query { get; }
+
+        public float* Scores { get; }
+
+        public byte* ConvertedQuery { get; }
+
+        public void Dispose()
+        {
+            NativeMemory.AlignedFree(Memory);
+            Memory = null;
+            GC.SuppressFinalize(this);
+        }
+
+        ~Scratch() => NativeMemory.AlignedFree(Memory);
+    }
+
+    public Attention(ModelConfig config, KvCache cache, bool flashAttention, int threads)
+    {
+        _config = config;
+        _cache = cache;
+        _flash = flashAttention;
+        _threads = Math.Max(1, threads);
+        var kv = cache.TypeInfo;
+        var keyDotType = GgmlTypeTraits.Get(kv.ActivationType);
+        _toKeyDotType = keyDotType.Type == GgmlType.F32 ? null : keyDotType.QuantizeActivation;
+        _keyDot = kv.Dot ?? throw new LlmException(LlmErrorKind.InvalidOption, $"A {kv.Name} KV cache has no dot kernel.", "KvCacheType");
+        _toF32 = kv.Dequantize ?? throw new LlmException(LlmErrorKind.InvalidOption, $"A {kv.Name} KV cache has no dequantizer.", "KvCacheType");
+        if (!_flash && cache.Type == KvCacheType.Q8_0)
+        {
+            throw new LlmException(LlmErrorKind.InvalidOption, "A Q8_0 KV cache needs flash attention (as in llama.cpp).", "FlashAttention");
+        }
+
+        _scratch = new Scratch[_threads];
+        for (var i = 0; i < _threads; i++)
+        {
+            _scratch[i] = new Scratch(config.HeadDimension, cache.ContextLength, keyDotType.RowSizeBytes(config.HeadDimension));
+        }
+
+        _runChunk = RunChunk;
+    }
+
+    /// <summary>
+    /// For each of <paramref name="count"/> queries (rows of <paramref name="queries"/>, positions
+    /// <paramref name="firstPosition"/> on) and each head, attends over cache positions 0..its own and writes the result
+    /// rows to <paramref name="output"/>. The cache must already hold this batch's keys and values.
+    /// </summary>
+    public void Run(int layer, float* queries, int count, int firstPosition, float* output)
+    {
+        _layer = layer;
+        _queries = queries;
+        _count = count;
+        _firstPosition = firstPosition;
+        _output = output;
+        _tiled = _flash && count >= TiledMinQueries && _config.HeadDimension % TiledHeadMultiple == 0 && _cache.Type != KvCacheType.Q8_0;
+        var work = (long)count * _config.HeadCount * (firstPosition + count) * _config.HeadDimension;
+        _chunks = work < ParallelMinWork ? 1 : _threads;
+        if (_chunks == 1)
+        {
+            RunChunk(0);
+        }
+        else
+        {
+            Parallel.For(0, _chunks, _runChunk);
+        }
+    }
+
+    // Chunk c takes every c-th (query, head) pair, so early (short) and late (long) queries are spread evenly.
+    private void RunChunk(int chunk)
+    {
+        var scratch = _scratch[chunk];
+        var hd = _config.HeadDimension;
+        var width = _config.QueryWidth;
+        var group = _config.HeadCount / _config.KvHeadCount;
+        var pairs = _count * _config.HeadCount;
+        for (var pair = chunk; pair < pairs; pair += _chunks)
+        {
+            var t = pair / _config.HeadCount;
+            var h = pair - (t * _config.HeadCount);
+            var position = _firstPosition + t;
+            var q = _queries + ((long)t * width) + ((long)h * hd);
+            var o = _output + ((long)t * width) + ((long)h * hd);
+            var headOffset = (h / group) * _cache.HeadBytes;
+            if (!_flash)
+            {
+                Softmax(scratch, headOffset, q, position, o);
+            }
+            else if (_tiled)
+            {
+                Tiled(scratch, headOffset, q, position, o);
+            }
+            else if (_cache.Type == KvCacheType.F16)
+            {
+                VectorF16(scratch, headOffset, q, position, o);
+            }
+            else
+            {
+                VectorF32(scratch, headOffset, q, position, o);
+            }
+        }
+    }
+
+    // Q converted to the dot type of K (F16 for an F16 cache, Q8_0 for Q8_0); for F16 also kept as rounded floats.
+    private byte* ConvertQuery(Scratch scratch, float* q)
+    {
+        var hd = _config.HeadDimension;
+        if (_cache.Type == KvCacheType.F16)
+        {
+            for (var d = 0; d < hd; d++)
+            {
+                scratch.Query[d] = HalfRounding.Round(q[d]);
+            }
+
+            return null;
+        }
+
+        if (_toKeyDotType is null)
+        {
+            return (byte*)q;
+        }
+
+        _toKeyDotType(q, scratch.ConvertedQuery, hd);
+        return scratch.ConvertedQuery;
+    }
+
+    // One cached row (a head of K or V) as floats: F32 rows are read in place; F16 rows of under 32 values go through
+    // a table (the kernel's per-call cost dominates there: ~75 ns for 8 values against ~12 ns for 64); others use the kernel.
+    private float* Widen(byte* row, float* scratchRow)
+    {
+        var hd = _config.HeadDimension;
+        switch (_cache.Type)
+        {
+            case KvCacheType.F32:
+                return (float*)row;
+            case KvCacheType.F16 when hd < 32:
+            {
+                var table = HalfRounding.ToSingle;
+                var half = (ushort*)row;
+                for (var d = 0; d < hd; d++)
+                {
+                    scratchRow[d] = table[half[d]];
+                }
+
+                return scratchRow;
+            }
+
+            default:
+                _toF32(row, scratchRow, hd);
+                return scratchRow;
+        }
+    }
+
+    // Q·K of one cached key: ggml_vec_dot_f16/f32's scalar path (products in float, exact for F16 inputs; the sum in
+    // double), which is what runs for heads under 128 (F16) or 64 (F32) values. Q8_0 uses the kernel.
+    private float KeyDot(Scratch scratch, byte* key, byte* convertedQuery, float* query)
+    {
+        var hd = _config.HeadDimension;
+        switch (_cache.Type)
+        {
+            case KvCacheType.F16:
+                return (float)AttentionMath.DotDouble(Widen(key, scratch.Keys), scratch.Query, hd);
+            case KvCacheType.F32:
+            {
+                var k = (float*)key;
+                double sum = 0;
+                for (var i = 0; i < hd; i++)
+                {
+                    sum += k[i] * query[i];
+                }
+
+                return (float)sum;
+            }
+
+            default:
+                return _keyDot(hd, key, convertedQuery);
+        }
+    }
+
+    // ggml one_chunk with an F16 cache: the V sum lives in F16 and is rounded after each scale and each multiply-add.
+    private void VectorF16(Scratch scratch, long headOffset, float* q, int position, float* output)
+    {
+        var hd = _config.HeadDimension;
+        var scale = _config.AttentionScale;
+        ConvertQuery(scratch, q);
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
+        new Span<float>(acc, hd).Clear();
+        float s = 0f, m = float.NegativeInfinity;
+        for (var j = 0; j <= position; j++)
+        {
+            var score = (float)AttentionMath.DotDouble(Widen(_cache.Key(_layer, j) + headOffset, scratch.Keys), scratch.Query, hd) * scale;
+            var ms = 1f;
+            var vs = 1f;
+            if (score > m)
+            {
+                var old = m;
+                m = score;
+                ms = MathF.Exp(old - m);
+                AttentionMath.Scale(acc, ms, hd);
+                HalfRounding.Round(acc, hd);
+            }
+            else
+            {
+                vs = MathF.Exp(score - m);
+            }
+
+            AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
+            HalfRounding.Round(acc, hd);
+            s = (s * ms) + vs;
+        }
+
+        Finish(acc, s, output, hd);
+    }
+
+    // ggml one_chunk with an F32 or quantized cache: V widened to F32, the sum in F32.
+    private void VectorF32(Scratch scratch, long headOffset, float* q, int position, float* output)
+    {
+        var hd = _config.HeadDimension;
+        var scale = _config.AttentionScale;
+        var qc = ConvertQuery(scratch, q);
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
+        new Span<float>(acc, hd).Clear();
+        float s = 0f, m = float.NegativeInfinity;
+        for (var j = 0; j <= position; j++)
+        {
+            var score = KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q) * scale;
+            var ms = 1f;
+            var vs = 1f;
+            if (score > m)
+            {
+                var old = m;
+                m = score;
+                ms = MathF.Exp(old - m);
+                AttentionMath.Scale(acc, ms, hd);
+            }
+            else
+            {
+                vs = MathF.Exp(score - m);
+            }
+
+            AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
+            s = (s * ms) + vs;
+        }
+
+        Finish(acc, s, output, hd);
+    }
+
+    // ggml's tiled flash attention, one query row at a time (rows are independent there too).
+    private void Tiled(Scratch scratch, long headOffset, float* q, int position, float* output)
+    {
+        var hd = _config.HeadDimension;
+        var scale = _config.AttentionScale;
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
+        var k = scratch.Keys;
+        var scores = scratch.Scores;
+        new Span<float>(acc, hd).Clear();
+        float s = 0f, m = float.NegativeInfinity;
+        var keys = position + 1;
+        for (var tile = 0; tile < keys; tile += TileKeys)
+        {
+            var end = Math.Min(tile + TileKeys, keys);
+            var tileMax = float.NegativeInfinity;
+            for (var j = tile; j < end; j++)
+            {
+                var score = AttentionMath.Dot(q, Widen(_cache.Key(_layer, j) + headOffset, k), hd) * scale;
+                scores[j] = score;
+                tileMax = MathF.Max(tileMax, score);
+            }
+
+            var newMax = MathF.Max(m, tileMax);
+            if (newMax > m)
+            {
+                var ms = MathF.Exp(m - newMax);
+                AttentionMath.Scale(acc, ms, hd);
+                s *= ms;
+            }
+
+            m = newMax;
+            double tileSum = 0;
+            for (var j = tile; j < end; j++)
+            {
+                var e = MathF.Exp(scores[j] - m);
+                scores[j] = e;
+                tileSum += e;
+            }
+
+            s += (float)tileSum;
+            for (var j = tile; j < end; j++)
+            {
+                AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), scores[j], hd);
+            }
+        }
+
+        Finish(acc, s, output, hd);
+    }
+
+    // llama.cpp without flash attention: KQ matmul, soft_max_ext over the row, then V^T times the weights
+    // (the weights rounded to F16 first when V is F16, as mul_mat converts them to V's dot type).
+    private void Softmax(Scratch scratch, long headOffset, float* q, int position, float* output)
+    {
+        var hd = _config.HeadDimension;
+        var qc = ConvertQuery(scratch, q);
+        var scores = scratch.Scores;
+        var max = float.NegativeInfinity;
+        for (var j = 0; j <= position; j++)
+        {
+            var score = KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q) * _config.AttentionScale;
+            scores[j] = score;
+            max = MathF.Max(max, score);
+        }
+
+        double sum = 0;
+        for (var j = 0; j <= position; j++)
+        {
+            var e = MathF.Exp(scores[j] - max);
+            scores[j] = e;
+            sum += e;
+        }
+
+        var inverse = (float)(1.0 / sum);
+        for (var j = 0; j <= position; j++)
+        {
+            scores[j] *= inverse;
+        }
+
+        if (_cache.Type == KvCacheType.F16)
+        {
+            HalfRounding.Round(scores, position + 1);
+        }
+
+        var acc = scratch.Accumulator;
+        var v = scratch.Values;
+        new Span<float>(acc, hd).Clear();
+        for (var j = 0; j <= position; j++)
+        {
+            var row = Widen(_cache.Value(_layer, j) + headOffset, v);
+            for (var d = 0; d < hd; d++)
+            {
+                acc[d] = MathF.FusedMultiplyAdd(row[d], scores[j], acc[d]);
+            }
+        }
+
+        Buffer.MemoryCopy(acc, output, hd * sizeof(float), hd * sizeof(float));
+    }
+
+    private static void Finish(float* acc, float sum, float* output, int hd)
+    {
+        var inverse = sum == 0f ? 0f : 1f / sum;
+        for (var d = 0; d < hd; d++)
+        {
+            output[d] = acc[d] * inverse;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var scratch in _scratch)
+        {
+            scratch?.Dispose();
+        }
+    }
+}

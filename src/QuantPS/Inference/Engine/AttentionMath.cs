@@ -1,0 +1,99 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace QuantPS.Inference.Engine;
+
+/// <summary>
+/// The small vector loops of <see cref="Attention"/>, on one head's values. Portable <see cref="Vector{T}"/> code
+/// (any width, scalar fallback): these are engine arithmetic between kernels, not block-format kernels.
+/// </summary>
+internal static unsafe class AttentionMath
+{
+    // Sum of k[i] * q[i], each product rounded to float (exact for F16 inputs), the sum in double.
+    public static double DotDouble(float* k, float* q, int n)
+    {
+        var i = 0;
+        double sum = 0;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            var low = Vector<double>.Zero;
+            var high = Vector<double>.Zero;
+            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
+            {
+                var product = Unsafe.ReadUnaligned<Vector<float>>(k + i) * Unsafe.ReadUnaligned<Vector<float>>(q + i);
+                Vector.Widen(product, out var a, out var b);
+                low += a;
+                high += b;
+            }
+
+            sum = Vector.Sum(low + high);
+        }
+
+        for (; i < n; i++)
+        {
+            sum += k[i] * q[i];
+        }
+
+        return sum;
+    }
+
+    public static void Scale(float* x, float factor, int n)
+    {
+        var d = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; d + Vector<float>.Count <= n; d += Vector<float>.Count)
+            {
+                Unsafe.WriteUnaligned(x + d, Unsafe.ReadUnaligned<Vector<float>>(x + d) * factor);
+            }
+        }
+
+        for (; d < n; d++)
+        {
+            x[d] *= factor;
+        }
+    }
+
+    // acc += v * factor rounded once to float, as ggml's FMA-based vec_mad: the product and sum are formed in double
+    // (the product exactly), then rounded to float. Portable Vector<T> code: .NET 8 has no generic vector FMA.
+    public static void MultiplyAdd(float* acc, float* v, float factor, int n)
+    {
+        var d = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var f = new Vector<double>(factor);
+            for (; d + Vector<float>.Count <= n; d += Vector<float>.Count)
+            {
+                Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(v + d), out var v0, out var v1);
+                Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(acc + d), out var a0, out var a1);
+                Unsafe.WriteUnaligned(acc + d, Vector.Narrow((v0 * f) + a0, (v1 * f) + a1));
+            }
+        }
+
+        for (; d < n; d++)
+        {
+            acc[d] = MathF.FusedMultiplyAdd(v[d], factor, acc[d]);
+        }
+    }
+
+    public static float Dot(float* a, float* b, int n)
+    {
+        var i = 0;
+        var sum = Vector<float>.Zero;
+        if (Vector.IsHardwareAccelerated)
+        {
+            for (; i + Vector<float>.Count <= n; i += Vector<float>.Count)
+            {
+                sum += Unsafe.ReadUnaligned<Vector<float>>(a + i) * Unsafe.ReadUnaligned<Vector<float>>(b + i);
+            }
+        }
+
+        var total = Vector.Sum(sum);
+        for (; i < n; i++)
+        {
+            total += a[i] * b[i];
+        }
+
+        return total;
+    }
+}

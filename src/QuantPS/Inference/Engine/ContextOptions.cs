@@ -1,0 +1,22 @@
+namespace QuantPS.Inference.Engine;
+
+/// <summary>How an <see cref="InferenceContext"/> is sized and run; defaults follow llama.cpp's.</summary>
+public sealed record ContextOptions
+{
+    /// <summary>llama.cpp's default n_ctx when the model's own is larger.</summary>
+    public const int DefaultContextLength = 4096;
+
+    /// <summary>Positions the KV cache holds; 0 = the model's trained context, at most <see cref="DefaultContextLength"/>.</summary>
+    public int ContextLength { get; init; }
+
+    /// <summary>Threads sharing each matmul, the caller's included; 0 = one per logical processor.</summary>
+    public int Threads { get; init; }
+
+    public KvCacheType KvCacheType { get; init; } = KvCacheType.F16;
+
+    /// <summary>Flash attention (llama.cpp resolves "auto" to on for the CPU); off needs an F16 or F32 cache.</summary>
+    public bool FlashAttention { get; init; } = true;
+
+    /// <summary>Most tokens per forward pass (llama.cpp's n_ubatch); longer inputs are split.</summary>
+    public int BatchSize { get; init; } = 512;
+}

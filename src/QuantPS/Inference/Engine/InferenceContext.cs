@@ -1,0 +1,331 @@
+using System.Runtime.InteropServices;
+using QuantPS.Kernels;
+using QuantPS.Kernels.MatMul;
+
+namespace QuantPS.Inference.Engine;
+
+/// <summary>
+/// One sequence being run through a model: the KV cache, the activations of a batch, and the matmul threads.
+/// <see cref="EvaluateAll"/> returns every position's logits (for perplexity and imatrix work);
+/// the Decode overloads return the last position's, for generation.
+/// Not thread-safe: one call at a time. Allocates nothing per token once created.
+/// </summary>
+public sealed unsafe class InferenceContext : IDisposable
+{
+    private readonly LlmModel _model;
+    private readonly ModelConfig _config;
+    private readonly ModelWeights _weights;
+    private readonly MatMulWorkspace _workspace;
+    private readonly KvCache _cache;
+    private readonly Attention _attention;
+    private readonly Rope _rope;
+    private readonly int _batch;
+    private readonly float[] _lastLogits;
+    private readonly int[] _single = new int[1];
+    private byte* _memory;
+    private readonly float* _x;      // residual stream, batch x embedding
+    private readonly float* _xb;     // normed input of a sublayer
+    private readonly float* _q;      // batch x query width
+    private readonly float* _k;      // batch x KV width
+    private readonly float* _v;
+    private readonly float* _att;    // attention output, batch x query width
+    private readonly float* _delta;  // sublayer output before the residual add, batch x embedding
+    private readonly float* _gate;   // batch x feed-forward
+    private readonly float* _up;
+
+    internal InferenceContext(LlmModel model, ContextOptions options)
+    {
+        _model = model;
+        _config = model.Config;
+        _weights = model.Weights;
+        var contextLength = options.ContextLength == 0
+            ? Math.Min(_config.TrainedContextLength, ContextOptions.DefaultContextLength)
+            : options.ContextLength;
+        if (contextLength < 1 || options.Threads < 0 || options.BatchSize < 1)
+        {
+            throw new LlmException(LlmErrorKind.InvalidOption,
+                $"Invalid context options: context length {options.ContextLength}, threads {options.Threads}, batch {options.BatchSize}.", "ContextOptions");
+        }
+
+        Options = options;
+        _batch = Math.Min(options.BatchSize, contextLength);
+        _cache = new KvCache(_config, contextLength, options.KvCacheType);
+        try
+        {
+            _workspace = new MatMulWorkspace(options.Threads);
+            _attention = new Attention(_config, _cache, options.FlashAttention, _workspace.ThreadCount);
+            _rope = new Rope(_config, _weights.RopeFrequencyFactors);
+            _lastLogits = new float[_config.VocabularySize];
+            long d = _config.EmbeddingLength, qw = _config.QueryWidth, kvw = _config.KvWidth, ff = _config.FeedForwardLength;
+            var perToken = (3 * d) + (2 * qw) + (2 * kvw) + (2 * ff);
+            _memory = (byte*)NativeMemory.AlignedAlloc((nuint)(perToken * _batch * sizeof(float) + (9 * 64)), 64);
+            var p = (float*)_memory;
+            float* Take(long count)
+            {
+                var start = p;
+                p += (count * _batch + 15) & ~15L;
+                return start;
+            }
+
+            _x = Take(d);
+            _xb = Take(d);
+            _delta = Take(d);
+            _q = Take(qw);
+            _att = Take(qw);
+            _k = Take(kvw);
+            _v = Take(kvw);
+            _gate = Take(ff);
+            _up = Take(ff);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public ContextOptions Options { get; }
+
+    public LlmModel Model => _model;
+
+    /// <summary>Positions the cache holds.</summary>
+    public int ContextLength => _cache.ContextLength;
+
+    /// <summary>Tokens already in the cache; the next token goes to this position.</summary>
+    public int Position { get; private set; }
+
+    /// <summary>Threads sharing each matmul.</summary>
+    public int Threads => _workspace.ThreadCount;
+
+    /// <summary>Bytes of the KV cache.</summary>
+    public long KvCacheBytes => _cache.SizeBytes;
+
+    /// <summary>Forgets every token: the next one goes to position 0.</summary>
+    public void Reset() => Position = 0;
+
+    /// <summary>Forgets the tokens from <paramref name="position"/> on (e.g. to re-run a changed suffix).</summary>
+    public void Truncate(int position)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(position);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(position, Position);
+        Position = position;
+    }
+
+    /// <summary>Appends <paramref name="tokens"/> and returns the logits of every one of them: tokens x vocabulary, row-major.</summary>
+    public float[] EvaluateAll(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
+    {
+        var logits = new float[(long)tokens.Length * _config.VocabularySize];
+        fixed (float* output = logits)
+        {
+            Forward(tokens, output, allRows: true, cancellationToken);
+        }
+
+        return logits;
+    }
+
+    /// <summary>Appends <paramref name="tokens"/> (at least one) and returns the logits after the last; valid until the next call.</summary>
+    public ReadOnlySpan<float> Decode(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
+    {
+        if (tokens.IsEmpty)
+        {
+            throw new ArgumentException("At least one token is needed.", nameof(tokens));
+        }
+
+        fixed (float* output = _lastLogits)
+        {
+            Forward(tokens, output, allRows: false, cancellationToken);
+        }
+
+        return _lastLogits;
+    }
+
+    /// <summary>Appends one token and returns the logits after it; valid until the next call.</summary>
+    /// <remarks>A cancelled call throws <see cref="OperationCanceledException"/> and leaves <see cref="Position"/> unchanged.</remarks>
+    public ReadOnlySpan<float> Decode(int token, CancellationToken cancellationToken = default)
+    {
+        _single[0] = token;
+        return Decode(_single, cancellationToken);
+    }
+
+    private void Forward(ReadOnlySpan<int> tokens, float* logits, bool allRows, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_memory == null || _model.IsDisposed, this);
+        foreach (var token in tokens)
+        {
+            if ((uint)token >= (uint)_config.VocabularySize)
+            {
+                throw new LlmException(LlmErrorKind.InvalidToken,
+                    $"Token id {token} is outside the vocabulary (0..{_config.VocabularySize - 1}).", token.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        if (tokens.Length > ContextLength - Position)
+        {
+            throw new LlmException(LlmErrorKind.ContextFull,
+                $"{tokens.Length} tokens do not fit: {Position} of the {ContextLength} positions are used. Use a longer context.", "ContextLength");
+        }
+
+        for (var start = 0; start < tokens.Length; start += _batch)
+        {
+            var n = Math.Min(_batch, tokens.Length - start);
+            var last = start + n == tokens.Length;
+            RunBatch(tokens.Slice(start, n), cancellationToken);
+            if (allRows)
+            {
+                OutputLogits(0, n, logits + ((long)start * _config.VocabularySize));
+            }
+            else if (last)
+            {
+                OutputLogits(n - 1, 1, logits);
+            }
+        }
+    }
+
+    // One forward pass of n tokens at positions Position.. through every layer; leaves the final residual in _x.
+    private void RunBatch(ReadOnlySpan<int> tokens, CancellationToken cancellationToken)
+    {
+        var n = tokens.Length;
+        var d = _config.EmbeddingLength;
+        var embedding = _weights.TokenEmbeddingInfo;
+        var rowBytes = embedding.RowSizeBytes(d);
+        for (var t = 0; t < n; t++)
+        {
+            embedding.Dequantize!(_weights.TokenEmbedding + (tokens[t] * rowBytes), _x + ((long)t * d), d);
+        }
+
+        var first = Position;
+        for (var l = 0; l < _config.LayerCount; l++)
+        {
+            cancellationToken.ThrowIfCancellationRequested(); // the cache is only committed (Position) after the last layer
+            var layer = _weights.Layers[l];
+            RmsNorm(_x, layer.AttentionNorm, _xb, n);
+            layer.Query.Multiply(_xb, n, _q, _workspace);
+            layer.Key.Multiply(_xb, n, _k, _workspace);
+            layer.Value.Multiply(_xb, n, _v, _workspace);
+            AddBias(_q, layer.QueryBias, n, _config.QueryWidth);
+            AddBias(_k, layer.KeyBias, n, _config.KvWidth);
+            AddBias(_v, layer.ValueBias, n, _config.KvWidth);
+            if (layer.QueryNorm != null)
+            {
+                // qwen3: RMS norm of every head of Q and K before RoPE
+                RmsNorm(_q, layer.QueryNorm, _q, n * _config.HeadCount, _config.HeadDimension);
+                RmsNorm(_k, layer.KeyNorm, _k, n * _config.KvHeadCount, _config.HeadDimension);
+            }
+
+            StoreKeysAndValues(l, n, first);
+            _attention.Run(l, _q, n, first, _att);
+            layer.Output.Multiply(_att, n, _delta, _workspace);
+            AddBias(_delta, layer.OutputBias, n, d);
+            Add(_x, _delta, (long)n * d);
+
+            RmsNorm(_x, layer.FeedForwardNorm, _xb, n);
+            layer.Gate.Multiply(_xb, n, _gate, _workspace);
+            layer.Up.Multiply(_xb, n, _up, _workspace);
+            SwiGlu(_gate, _up, (long)n * _config.FeedForwardLength);
+            layer.Down.Multiply(_gate, n, _delta, _workspace);
+            Add(_x, _delta, (long)n * d);
+        }
+
+        Position = first + n;
+    }
+
+    // RoPE on this batch's Q and K, then K and V into the cache at their positions.
+    private void StoreKeysAndValues(int layer, int n, int first)
+    {
+        var hd = _config.HeadDimension;
+        var kvw = _config.KvWidth;
+        for (var t = 0; t < n; t++)
+        {
+            _rope.Prepare(first + t);
+            _rope.Apply(_q + ((long)t * _config.QueryWidth), _config.HeadCount, hd);
+            var k = _k + ((long)t * kvw);
+            _rope.Apply(k, _config.KvHeadCount, hd);
+            _cache.Write(k, _cache.Key(layer, first + t), kvw);
+            _cache.Write(_v + ((long)t * kvw), _cache.Value(layer, first + t), kvw);
+        }
+    }
+
+    private void OutputLogits(int row, int count, float* destination)
+    {
+        var d = _config.EmbeddingLength;
+        RmsNorm(_x + ((long)row * d), _weights.OutputNorm, _xb, count);
+        _weights.Output.Multiply(_xb, count, destination, _workspace);
+        AddBias(destination, _weights.OutputBias, count, _config.VocabularySize);
+    }
+
+    private static void AddBias(float* rows, float* bias, int count, int width)
+    {
+        if (bias == null)
+        {
+            return;
+        }
+
+        for (var r = 0; r < count; r++)
+        {
+            Add(rows + ((long)r * width), bias, width);
+        }
+    }
+
+    // ggml_rms_norm then the weight multiply: the sum of squares in double, the scale in float.
+    private void RmsNorm(float* x, float* weight, float* y, int rows) => RmsNorm(x, weight, y, rows, _config.EmbeddingLength);
+
+    private void RmsNorm(float* x, float* weight, float* y, int rows, int d)
+    {
+        for (var r = 0; r < rows; r++)
+        {
+            var xr = x + ((long)r * d);
+            var yr = y + ((long)r * d);
+            double sum = 0;
+            for (var i = 0; i < d; i++)
+            {
+                sum += xr[i] * xr[i];
+            }
+
+            var mean = (float)(sum / d);
+            var scale = 1f / MathF.Sqrt(mean + _config.RmsNormEpsilon);
+            for (var i = 0; i < d; i++)
+            {
+                yr[i] = xr[i] * scale * weight[i];
+            }
+        }
+    }
+
+    private static void Add(float* x, float* delta, long count)
+    {
+        for (long i = 0; i < count; i++)
+        {
+            x[i] += delta[i];
+        }
+    }
+
+    // gate = silu(gate) * up
+    private static void SwiGlu(float* gate, float* up, long count)
+    {
+        for (long i = 0; i < count; i++)
+        {
+            var g = gate[i];
+            gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
+        }
+    }
+
+    public void Dispose()
+    {
+        _workspace?.Dispose();
+        _attention?.Dispose();
+        _cache?.Dispose();
+        FreeActivations();
+        GC.SuppressFinalize(this);
+    }
+
+    private void FreeActivations()
+    {
+        if (_memory != null)
+        {
+            NativeMemory.AlignedFree(_memory);
+            _memory = null;
+        }
+    }
+
+    // A forgotten context still returns its native buffers (the cache, workspace and scratch have their own finalizers).
+    ~InferenceContext() => FreeActivations();
+}

@@ -1,0 +1,244 @@
+using System.Globalization;
+using QuantPS.Gguf;
+
+namespace QuantPS.Inference.Engine;
+
+/// <summary>How RoPE pairs the values of a head: llama.cpp's "normal" (adjacent pairs) or NEOX (first half with second half).</summary>
+public enum RopeLayout
+{
+    /// <summary>Pairs (x[2i], x[2i+1]): llama, mistral.</summary>
+    Normal,
+
+    /// <summary>Pairs (x[i], x[i + n/2]): qwen2, qwen3, phi3, gemma.</summary>
+    Neox,
+}
+
+/// <summary>The RoPE context-extension scheme a model was trained with (GGUF <c>rope.scaling.type</c>).</summary>
+public enum RopeScaling
+{
+    None,
+    Linear,
+    Yarn,
+}
+
+/// <summary>
+/// The hyperparameters of a model, read from GGUF metadata with llama.cpp's keys and defaults
+/// (llama-model.cpp load_hparams). Everything the forward pass needs, nothing it does not.
+/// </summary>
+public sealed record ModelConfig
+{
+    /// <summary>The architectures this engine has a forward pass for.</summary>
+    /// <summary>
+    /// The architectures this engine has a forward pass for: llama (also Mistral's models, which llama.cpp files as
+    /// llama), qwen2 (Q/K/V biases) and qwen3 (per-head RMS norm of Q and K), with llama.cpp's RoPE layout for each.
+    /// </summary>
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3" };
+
+    public required string Architecture { get; init; }
+
+    public required int LayerCount { get; init; }
+
+    public required int EmbeddingLength { get; init; }
+
+    public required int FeedForwardLength { get; init; }
+
+    public required int HeadCount { get; init; }
+
+    public required int KvHeadCount { get; init; }
+
+    /// <summary>Values per head of Q and K (attention.key_length, else embedding / heads).</summary>
+    public required int HeadDimension { get; init; }
+
+    public required int VocabularySize { get; init; }
+
+    /// <summary>The context length the model was trained with (llama.cpp's n_ctx_train).</summary>
+    public required int TrainedContextLength { get; init; }
+
+    public required float RmsNormEpsilon { get; init; }
+
+    public required RopeLayout RopeLayout { get; init; }
+
+    /// <summary>Values of each head that RoPE rotates (rope.dimension_count, else the head dimension).</summary>
+    public required int RopeDimensions { get; init; }
+
+    public required float RopeFreqBase { get; init; }
+
+    /// <summary>1 / the scaling factor (llama.cpp's rope_freq_scale); 1 when unscaled.</summary>
+    public required float RopeFreqScale { get; init; }
+
+    public required RopeScaling RopeScaling { get; init; }
+
+    /// <summary>The context length YaRN corrects from (rope.scaling.original_context_length, else the trained one).</summary>
+    public required int RopeOriginalContextLength { get; init; }
+
+    public float YarnBetaFast { get; init; } = 32f;
+
+    public float YarnBetaSlow { get; init; } = 1f;
+
+    /// <summary>rope.scaling.attn_factor: a multiplier on the rotated values (1 unless the model says).</summary>
+    public float RopeAttentionFactor { get; init; } = 1f;
+
+    /// <summary>Q·K scale: 1/sqrt(head dimension) unless attention.scale says otherwise.</summary>
+    public required float AttentionScale { get; init; }
+
+    /// <summary>Values of K (and V) per token per layer: KV heads x head dimension.</summary>
+    public int KvWidth => KvHeadCount * HeadDimension;
+
+    /// <summary>Values of Q per token: heads x head dimension.</summary>
+    public int QueryWidth => HeadCount * HeadDimension;
+
+    /// <summary>Reads the hyperparameters of <paramref name="metadata"/>.</summary>
+    /// <exception cref="LlmException">An unsupported architecture, or a missing or invalid key.</exception>
+    public static ModelConfig FromMetadata(GgufMetadata metadata)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        var arch = metadata.GetString("general.architecture")
+            ?? throw new LlmException(LlmErrorKind.MissingMetadata,
+                "The model has no general.architecture key, so there is no telling how to run it.", "general.architecture");
+        if (!SupportedArchitectures.Contains(arch))
+        {
+            throw new LlmException(LlmErrorKind.UnsupportedArchitecture,
+                $"The architecture '{arch}' is not supported yet; supported: {string.Join(", ", SupportedArchitectures)}.", arch);
+        }
+
+        var reader = new KeyReader(metadata, arch);
+        var layers = reader.Int("block_count", min: 1);
+        var embedding = reader.Int("embedding_length", min: 1);
+        var feedForward = reader.Int("feed_forward_length", min: 1);
+        var heads = reader.Int("attention.head_count", min: 1);
+        var kvHeads = reader.Int("attention.head_count_kv", min: 1, fallback: heads);
+        if (heads % kvHeads != 0)
+        {
+            throw reader.Invalid("attention.head_count_kv", $"{heads} heads cannot be shared evenly among {kvHeads} KV heads");
+        }
+
+        if (embedding % heads != 0 && !metadata.ContainsKey(arch + ".attention.key_length"))
+        {
+            throw reader.Invalid("embedding_length", $"{embedding} is not a multiple of the {heads} heads");
+        }
+
+        var headDim = reader.Int("attention.key_length", min: 1, fallback: embedding / heads);
+        var valueDim = reader.Int("attention.value_length", min: 1, fallback: embedding / heads);
+        if (valueDim != headDim)
+        {
+            throw reader.Invalid("attention.value_length", $"value heads of {valueDim} beside key heads of {headDim} are not supported");
+        }
+
+        var ropeDims = reader.Int("rope.dimension_count", min: 2, fallback: headDim);
+        if (ropeDims > headDim || ropeDims % 2 != 0)
+        {
+            throw reader.Invalid("rope.dimension_count", $"{ropeDims} must be even and at most the head dimension {headDim}");
+        }
+
+        if (ropeDims != headDim)
+        {
+            throw reader.Invalid("rope.dimension_count", $"{arch} rotates whole heads: expected {headDim}, got {ropeDims}");
+        }
+
+        var trainedContext = reader.Int("context_length", min: 1);
+        var scalingName = metadata.GetString(arch + ".rope.scaling.type") ?? "linear";
+        var scaling = scalingName switch
+        {
+            "none" => RopeScaling.None,
+            "linear" => RopeScaling.Linear,
+            "yarn" => RopeScaling.Yarn,
+            _ => throw reader.Invalid("rope.scaling.type", $"'{scalingName}' is not supported (none, linear, yarn)"),
+        };
+        var factor = reader.Float("rope.scaling.factor", fallback: reader.Float("rope.scale_linear", fallback: 0f));
+        var freqScale = factor == 0f ? 1f : 1f / factor;
+        if (scaling == RopeScaling.None)
+        {
+            freqScale = 1f;
+        }
+
+        var scale = reader.Float("attention.scale", fallback: 0f);
+        var vocab = metadata.GetInteger(arch + ".vocab_size") ?? metadata.GetArray("tokenizer.ggml.tokens")?.Count
+            ?? throw new LlmException(LlmErrorKind.MissingMetadata,
+                $"The model has neither {arch}.vocab_size nor tokenizer.ggml.tokens, so its vocabulary size is unknown.", arch + ".vocab_size");
+
+        return new ModelConfig
+        {
+            Architecture = arch,
+            LayerCount = layers,
+            EmbeddingLength = embedding,
+            FeedForwardLength = feedForward,
+            HeadCount = heads,
+            KvHeadCount = kvHeads,
+            HeadDimension = headDim,
+            VocabularySize = checked((int)vocab),
+            TrainedContextLength = trainedContext,
+            RmsNormEpsilon = reader.Float("attention.layer_norm_rms_epsilon"),
+            RopeLayout = arch == "llama" ? RopeLayout.Normal : RopeLayout.Neox, // llama-model.cpp llama_model_rope_type
+            RopeDimensions = ropeDims,
+            RopeFreqBase = reader.Float("rope.freq_base", fallback: 10000f),
+            RopeFreqScale = freqScale,
+            RopeScaling = scaling,
+            RopeOriginalContextLength = reader.Int("rope.scaling.original_context_length", min: 1, fallback: trainedContext),
+            YarnBetaFast = reader.Float("rope.scaling.yarn_beta_fast", fallback: 32f),
+            YarnBetaSlow = reader.Float("rope.scaling.yarn_beta_slow", fallback: 1f),
+            RopeAttentionFactor = reader.Float("rope.scaling.attn_factor", fallback: 1f),
+            AttentionScale = scale == 0f ? 1f / MathF.Sqrt(headDim) : scale,
+        };
+    }
+
+    // Reads "<arch>.<key>" with a clear error naming the full key.
+    private readonly struct KeyReader(GgufMetadata metadata, string arch)
+    {
+        public int Int(string key, int min, int? fallback = null)
+        {
+            var full = arch + "." + key;
+            var entry = metadata.GetValueOrDefault(full);
+            if (entry is null)
+            {
+                return fallback ?? throw new LlmException(LlmErrorKind.MissingMetadata,
+                    $"The model lacks the metadata key {full}, which a {arch} model needs.", full);
+            }
+
+            long value;
+            if (entry is GgufArray array)
+            {
+                // Per-layer arrays (e.g. head_count_kv): only a uniform one is supported.
+                var values = array.Items.Cast<object>().Select(v => Convert.ToInt64(v, CultureInfo.InvariantCulture)).Distinct().ToArray();
+                if (values.Length != 1)
+                {
+                    throw Invalid(key, "per-layer values that differ are not supported");
+                }
+
+                value = values[0];
+            }
+            else
+            {
+                value = metadata.GetInteger(full) ?? throw Invalid(key, $"it holds a {entry.GetType().Name}, not an integer");
+            }
+
+            if (value < min || value > int.MaxValue)
+            {
+                throw Invalid(key, $"{value} is out of range");
+            }
+
+            return (int)value;
+        }
+
+        public float Float(string key, float? fallback = null)
+        {
+            var full = arch + "." + key;
+            if (!metadata.ContainsKey(full))
+            {
+                return fallback ?? throw new LlmException(LlmErrorKind.MissingMetadata,
+                    $"The model lacks the metadata key {full}, which a {arch} model needs.", full);
+            }
+
+            var value = metadata.GetFloat(full) ?? metadata.GetInteger(full)
+                ?? throw Invalid(key, "it is not a number");
+            if (!double.IsFinite(value))
+            {
+                throw Invalid(key, $"{value} is not finite");
+            }
+
+            return (float)value;
+        }
+
+        public LlmException Invalid(string key, string why) =>
+            new(LlmErrorKind.InvalidMetadata, $"The metadata key {arch}.{key} is invalid: {why}.", arch + "." + key);
+    }
+}
