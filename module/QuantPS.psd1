@@ -14,7 +14,7 @@
     # Loaded with the module so engine types ([QuantPS.Gguf.GgufRemoteOptions], ...) resolve before any cmdlet runs.
     RequiredAssemblies   = @('QuantPS.Kernels.dll', 'QuantPS.dll')
     FormatsToProcess     = @('QuantPS.format.ps1xml')
-    CmdletsToExport      = @('Get-GgufInfo', 'Test-Gguf', 'ConvertTo-LlmToken', 'ConvertFrom-LlmToken', 'ConvertTo-Quantized')
+    CmdletsToExport      = @('Get-GgufInfo', 'Test-Gguf', 'ConvertTo-LlmToken', 'ConvertFrom-LlmToken', 'ConvertTo-Quantized', 'Invoke-LocalLlm', 'Open-LlmModel', 'Close-LlmModel')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

@@ -15,6 +15,8 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
         "QuantPS.Inference.Tokenizers.LlmToken",
         "QuantPS.Quantization.Job.QuantizePlan",
         "QuantPS.Quantization.Job.QuantizePlanTensor",
+        "QuantPS.Inference.Generation.LocalLlmResult",
+        "QuantPS.Inference.Generation.LlmModelHandle",
     ];
 
     private XDocument Views => XDocument.Load(Path.Combine(session.ModuleFolder, "QuantPS.format.ps1xml"));
@@ -22,7 +24,7 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
     [Fact]
     public void Manifest_exports_exactly_the_shipped_cmdlets()
     {
-        Assert.Equal(["ConvertFrom-LlmToken", "ConvertTo-LlmToken", "ConvertTo-Quantized", "Get-GgufInfo", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
+        Assert.Equal(["Close-LlmModel", "ConvertFrom-LlmToken", "ConvertTo-LlmToken", "ConvertTo-Quantized", "Get-GgufInfo", "Invoke-LocalLlm", "Open-LlmModel", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
         Assert.Empty(session.Module.ExportedFunctions);
         Assert.Empty(session.Module.ExportedAliases);
         Assert.Empty(session.Module.ExportedVariables);
@@ -88,6 +90,8 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
             ["QuantPS.Inference.Tokenizers.LlmToken"] = "ConvertTo-LlmToken 'Hello' -Model $Tiny -AddSpecial",
             ["QuantPS.Quantization.Job.QuantizePlan"] = "ConvertTo-Quantized $Tiny -Type Q8_0 -WhatIf",
             ["QuantPS.Quantization.Job.QuantizePlanTensor"] = "(ConvertTo-Quantized $Tiny -Type Q8_0 -WhatIf).Tensors",
+            ["QuantPS.Inference.Generation.LocalLlmResult"] = "Invoke-LocalLlm -Model $Stories -MaxTokens 4 -Temperature 0",
+            ["QuantPS.Inference.Generation.LlmModelHandle"] = "Open-LlmModel $Stories",
         };
 
         foreach (var view in Views.Descendants("View"))
@@ -99,7 +103,7 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
                 var script = item.Element("ScriptBlock")?.Value ?? $"$_.PSObject.Properties['{property}'] -ne $null";
                 var result = session.Run(
                     $"{samples[type]} | ForEach-Object ([scriptblock]::Create($Column))",
-                    ("Tiny", tiny), ("Broken", broken), ("Column", script));
+                    ("Tiny", tiny), ("Broken", broken), ("Stories", ModelFiles.Stories), ("Column", script));
 
                 Assert.True(result.Errors.Count == 0, $"{type}: '{script}' failed: {string.Join("; ", result.Errors)}");
                 Assert.True(result.Output.Count > 0, $"{type}: '{script}' gave nothing");
