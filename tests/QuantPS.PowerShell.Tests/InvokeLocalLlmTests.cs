@@ -167,4 +167,27 @@ public sealed class InvokeLocalLlmTests(PowerShellSession session) : IClassFixtu
         Assert.True(stopping.Elapsed < TimeSpan.FromSeconds(5), $"stopping took {stopping.Elapsed}");
         Assert.Equal(PSInvocationState.Stopped, shell.InvocationStateInfo.State);
     }
+
+    [Theory]
+    [InlineData("Invoke-LocalLlm", "Prompt,Messages,Model,Stream,Seed")]
+    [InlineData("Open-LlmModel", "Path,LiteralPath")]
+    [InlineData("Close-LlmModel", "Model")]
+    public void Cmdlets_have_help_with_synopsis_parameters_and_examples(string command, string expected)
+    {
+        var result = session.Run(
+            """
+            [System.Globalization.CultureInfo]::CurrentUICulture = 'en-US'
+            $help = Get-Help $Command -Full
+            $help.Synopsis
+            @($help.examples.example).Count
+            @($help.parameters.parameter | ForEach-Object name) -join ','
+            """,
+            ("Command", command));
+
+        Assert.Empty(result.Errors);
+        Assert.DoesNotContain(command + " ", (string)result.Output[0].BaseObject);
+        Assert.True((int)result.Output[1].BaseObject >= 2, "fewer than two examples");
+        var parameters = ((string)result.Output[2].BaseObject).Split(',');
+        Assert.All(expected.Split(','), p => Assert.Contains(p, parameters));
+    }
 }
