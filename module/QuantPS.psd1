@@ -14,7 +14,7 @@
     # Loaded with the module so engine types ([QuantPS.Gguf.GgufRemoteOptions], ...) resolve before any cmdlet runs.
     RequiredAssemblies   = @('QuantPS.Kernels.dll', 'QuantPS.dll')
     FormatsToProcess     = @('QuantPS.format.ps1xml')
-    CmdletsToExport      = @('Get-GgufInfo', 'Test-Gguf', 'ConvertTo-LlmToken', 'ConvertFrom-LlmToken', 'ConvertTo-Quantized', 'Measure-LlmMemory')
+    CmdletsToExport      = @('Get-GgufInfo', 'Test-Gguf', 'ConvertTo-LlmToken', 'ConvertFrom-LlmToken', 'ConvertTo-Quantized', 'Measure-LlmMemory', 'Invoke-LocalLlm', 'Open-LlmModel', 'Close-LlmModel')
     FunctionsToExport    = @()
     AliasesToExport      = @()
     VariablesToExport    = @()

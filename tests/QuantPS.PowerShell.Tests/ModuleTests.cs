@@ -19,6 +19,8 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
         "QuantPS.Memory.LlmLayerMemory",
         "QuantPS.Memory.LlmQuantizationOption",
         "QuantPS.Memory.LlmGpuLayerPlan",
+        "QuantPS.Inference.Generation.LocalLlmResult",
+        "QuantPS.Inference.Generation.LlmModelHandle",
     ];
 
     private XDocument Views => XDocument.Load(Path.Combine(session.ModuleFolder, "QuantPS.format.ps1xml"));
@@ -26,7 +28,7 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
     [Fact]
     public void Manifest_exports_exactly_the_shipped_cmdlets()
     {
-        Assert.Equal(["ConvertFrom-LlmToken", "ConvertTo-LlmToken", "ConvertTo-Quantized", "Get-GgufInfo", "Measure-LlmMemory", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
+        Assert.Equal(["Close-LlmModel", "ConvertFrom-LlmToken", "ConvertTo-LlmToken", "ConvertTo-Quantized", "Get-GgufInfo", "Invoke-LocalLlm", "Measure-LlmMemory", "Open-LlmModel", "Test-Gguf"], session.Module.ExportedCmdlets.Keys.Order());
         Assert.Empty(session.Module.ExportedFunctions);
         Assert.Empty(session.Module.ExportedAliases);
         Assert.Empty(session.Module.ExportedVariables);
@@ -96,6 +98,8 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
             ["QuantPS.Memory.LlmLayerMemory"] = "(Measure-LlmMemory $Stories -PerLayer).Layers",
             ["QuantPS.Memory.LlmQuantizationOption"] = "Measure-LlmMemory -Preset llama-3-8b -Recommend -SystemMemory 6GB",
             ["QuantPS.Memory.LlmGpuLayerPlan"] = "Measure-LlmMemory -Preset llama-3-8b -Type Q4_K_M -MaxGpuLayers -GpuMemory 6GB",
+            ["QuantPS.Inference.Generation.LocalLlmResult"] = "Invoke-LocalLlm -Model $Stories -MaxTokens 4 -Temperature 0",
+            ["QuantPS.Inference.Generation.LlmModelHandle"] = "Open-LlmModel $Stories",
         };
 
         foreach (var view in Views.Descendants("View"))

@@ -1,4 +1,4 @@
-using QuantPS.Gguf;
+using QuantPS.Inference.Generation;
 using QuantPS.TestSupport;
 
 namespace QuantPS.PowerShell.Tests;
@@ -13,7 +13,7 @@ public sealed class ReadmeTests
     public void The_readme_main_job_runs_on_the_demo_model_from_the_repository_root()
     {
         var readme = File.ReadAllText(Path.Combine(SharedData.RepoRoot, "README.md"));
-        const string MainJob = "Import-Module ./out/QuantPS/QuantPS.psd1; Get-GgufInfo ./samples/stories260K.gguf";
+        const string MainJob = "Import-Module ./out/QuantPS/QuantPS.psd1; Invoke-LocalLlm -Model ./samples/stories260K.gguf -Temperature 0 -MaxTokens 48";
         Assert.Contains(MainJob, readme, StringComparison.Ordinal);
 
         using var session = new PowerShellSession();
@@ -22,7 +22,9 @@ public sealed class ReadmeTests
             ("Root", SharedData.RepoRoot));
 
         Assert.Empty(result.Errors);
-        var info = result.Single<GgufModelInfo>();
-        Assert.Equal(("llama", "F32", 48, 512L), (info.Architecture, info.FileType, info.TensorCount, info.VocabularySize));
+        var reply = result.Single<LocalLlmResult>();
+        // llama.cpp's greedy continuation from BOS (../shared/models/README.md quotes it; golden/logits holds it).
+        Assert.Equal(" Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to", reply.Text);
+        Assert.Equal(48, reply.GeneratedTokens);
     }
 }
