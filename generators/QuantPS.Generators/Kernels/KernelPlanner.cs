@@ -13,10 +13,12 @@ namespace QuantPS.Generators.Kernels;
 /// </summary>
 internal static class KernelPlanner
 {
-    public static KernelPlan Plan(ImmutableArray<BlockModel> blocks, ImmutableArray<EquatableArray<CodebookModel>> codebookGroups)
+    public static KernelPlan Plan(
+        ImmutableArray<BlockModel> blocks, ImmutableArray<EquatableArray<CodebookModel>> codebookGroups, ImmutableArray<EquatableArray<GridTableModel>> gridGroups)
     {
         var diagnostics = new List<DiagnosticInfo>();
         var books = CheckCodebooks(codebookGroups.SelectMany(group => group), diagnostics);
+        var grids = GridPlanner.CheckGrids(gridGroups, diagnostics);
         var valid = blocks.Where(block => block.HeaderIsValid && block.Diagnostics.Count == 0)
             .OrderBy(block => block.Id).ThenBy(block => block.StructName, StringComparer.Ordinal).ToList();
         var byName = new Dictionary<string, BlockModel>(StringComparer.Ordinal);
@@ -29,7 +31,7 @@ internal static class KernelPlanner
         var summaries = new List<KernelSummary>();
         foreach (var block in valid)
         {
-            if (block.Kernel is { } spec && PlanOne(block, spec, books, byName, diagnostics) is { } model)
+            if (block.Kernel is { } spec && PlanOne(block, spec, books, grids, byName, diagnostics) is { } model)
             {
                 kernels.Add(model);
                 summaries.Add(new KernelSummary(
@@ -54,9 +56,20 @@ internal static class KernelPlanner
     }
 
     private static KernelModel? PlanOne(
-        BlockModel block, KernelSpec spec, Dictionary<string, CodebookModel> books, Dictionary<string, BlockModel> byName, List<DiagnosticInfo> diagnostics)
+        BlockModel block,
+        KernelSpec spec,
+        Dictionary<string, CodebookModel> books,
+        Dictionary<string, GridTableModel> grids,
+        Dictionary<string, BlockModel> byName,
+        List<DiagnosticInfo> diagnostics)
     {
         var name = block.StructName;
+        if (spec.Bits.Count > 0 && spec.Scheme != "Grid")
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidGridPart, spec.Bits[0].Location, name, "[Bits] parts are read only by [Reconstruct(ValueScheme.Grid)]"));
+            return null;
+        }
+
         if (spec.Scheme is null)
         {
             var at = spec.ActivationLocation ?? spec.QuantizerLocation;
@@ -66,7 +79,8 @@ internal static class KernelPlanner
 
         var before = diagnostics.Count;
         var layout = Layout(block);
-        foreach (var problem in SchemeProblems(block, spec))
+        var grid = spec.Scheme == "Grid" ? GridPlanner.Plan(block, spec, grids, diagnostics) : null;
+        foreach (var problem in spec.Scheme == "Grid" ? Enumerable.Empty<string>() : SchemeProblems(block, spec))
         {
             diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidReconstruction, spec.ReconstructLocation, name, problem));
         }
@@ -94,7 +108,7 @@ internal static class KernelPlanner
             return null;
         }
 
-        var model = new KernelModel(block.Name, layout, spec.Scheme, spec.Offset, codebook, log2, activation, spec.QuantizerRule, null, null);
+        var model = new KernelModel(block.Name, layout, spec.Scheme, spec.Offset, codebook, log2, activation, spec.QuantizerRule, null, null) { Grid = grid };
         var weights = KernelFamilies.All.FirstOrDefault(family => family.EmitsWeights(model));
         if (weights is null)
         {
@@ -136,6 +150,11 @@ internal static class KernelPlanner
         int Count(FieldKind kind) => fields.Count(field => field.Kind == kind);
         var quants = fields.FirstOrDefault(field => field.Kind == FieldKind.Quants);
         var isElement = Count(FieldKind.Element) == 1;
+
+        if (spec.Multiplier != 1.0 || spec.Delta != 0.0)
+        {
+            yield return "Multiplier and Delta belong to scheme Grid";
+        }
 
         if (spec.Scheme == "Element")
         {
