@@ -338,7 +338,7 @@ public sealed class KernelEmitterTests
         Assert.Contains("float dl = d * (2 * Bits(block, 76 + (i / 32) * 64, 4) + 1) * 0.125f;", iq2xxs);
         Assert.Contains("y[i] = dl * (((SignMasks[Bits(block, 48 + ((i / 8) / 4) * 64 + ((i / 8) % 4) * 7, 7)] >> (i % 8)) & 1) != 0 ? -g : g);", iq2xxs);
         Assert.Contains("ulong w0e0 = Unsafe.ReadUnaligned<ulong>(GridTable + ((blk + 2)[0]) * 8);", iq2xxs);
-        Assert.Contains("var p0 = Simd.DotU8(w0.AsByte(), (y0 ^ w0m) - w0m) * Vector256.Create(s0);", iq2xxs);
+        Assert.Contains("var p0 = Simd.DotScaled(w0.AsByte(), (y0 ^ w0m) - w0m, Vector256.Create((short)s0));", iq2xxs);
 
         // IQ3_S: a 9th index bit from Qh, one sign bit per value, 4 values per entry.
         var iq3s = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ3_SKernels.g.cs");

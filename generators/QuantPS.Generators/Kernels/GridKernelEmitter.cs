@@ -113,10 +113,11 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
                 var first = v * width.Bytes;
                 var (values, mask) = EmitChunk(writer, model, width, first, "w" + Width.Text(v));
                 writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", aq + first)}));");
+                // Unsigned grid bytes: the signs go onto the activations, the scale into pmaddwd (as ggml's AVX2 does).
                 var product = mask is null
-                    ? $"Simd.DotI8({values}, y{v})"
-                    : $"Simd.DotU8({values}.AsByte(), (y{v} ^ {mask}) - {mask})";
-                writer.Line($"var p{v} = {product} * {LaneScales(width, first, sub.Per)};");
+                    ? $"Simd.DotI8({values}, y{v}) * {LaneScales(width, first, sub.Per, "int")}"
+                    : $"Simd.DotScaled({values}.AsByte(), (y{v} ^ {mask}) - {mask}, {LaneScales(width, first, sub.Per, "short")})";
+                writer.Line($"var p{v} = {product};");
                 products.Add("p" + Width.Text(v));
             }
 
@@ -125,16 +126,16 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
         });
     }
 
-    /// <summary>The int32 scale vector of the values from <paramref name="first"/>: <c>s[j]</c> in each 16-value lane.</summary>
-    private static string LaneScales(Width width, int first, int per)
+    /// <summary>The int32 or int16 scale vector of the values from <paramref name="first"/>: <c>s[j]</c> in each 16-value lane.</summary>
+    private static string LaneScales(Width width, int first, int per, string type)
     {
         if (width == Width.V128 || first / per == (first + width.Bytes - 1) / per)
         {
-            return $"{width.Vec}.Create(s{first / per})";
+            return type == "int" ? $"{width.Vec}.Create(s{first / per})" : $"{width.Vec}.Create(({type})s{first / per})";
         }
 
         var half = width == Width.V512 ? Width.V256 : Width.V128;
-        return $"{width.Vec}.Create({LaneScales(half, first, per)}, {LaneScales(half, first + half.Bytes, per)})";
+        return $"{width.Vec}.Create({LaneScales(half, first, per, type)}, {LaneScales(half, first + half.Bytes, per, type)})";
     }
 
     /// <summary>
