@@ -350,7 +350,7 @@ public sealed class KernelEmitterTests
         Assert.Contains("float d = global::QuantPS.Kernels.FloatConversions.HalfToSingle((ushort)((((blk + 49)[0] >> 4) & 15)", iq1m.Replace("block", "blk", StringComparison.Ordinal));
         Assert.Contains("y[i] = dl * (g + (Bits(block, 259 + (i / 8) * 4, 1) != 0 ? -0.125f : 0.125f));", iq1m);
         Assert.Contains("return g * 8 + (Bits(block, 259 + (i / 8) * 4, 1) != 0 ? -1 : 1);", iq1m);
-        Assert.Contains("var p0 = Simd.DotI8(w0w, y0) * Vector256.Create(Vector128.Create(s0), Vector128.Create(s1));", iq1m);
+        Assert.Contains("var p0 = Simd.DotI8Scaled(w0w, y0, Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1)));", iq1m);
     }
 
     [Fact]

@@ -113,10 +113,10 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
                 var first = v * width.Bytes;
                 var (values, mask) = EmitChunk(writer, model, width, first, "w" + Width.Text(v));
                 writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", aq + first)}));");
-                // Unsigned grid bytes: the signs go onto the activations, the scale into pmaddwd (as ggml's AVX2 does).
+                // Unsigned grid bytes: the signs go onto the activations; either way the scale goes into pmaddwd.
                 var product = mask is null
-                    ? $"Simd.DotI8({values}, y{v}) * {LaneScales(width, first, sub.Per, "int")}"
-                    : $"Simd.DotScaled({values}.AsByte(), (y{v} ^ {mask}) - {mask}, {LaneScales(width, first, sub.Per, "short")})";
+                    ? $"Simd.DotI8Scaled({values}, y{v}, {LaneScales(width, first, sub.Per)})"
+                    : $"Simd.DotScaled({values}.AsByte(), (y{v} ^ {mask}) - {mask}, {LaneScales(width, first, sub.Per)})";
                 writer.Line($"var p{v} = {product};");
                 products.Add("p" + Width.Text(v));
             }
@@ -126,16 +126,16 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
         });
     }
 
-    /// <summary>The int32 or int16 scale vector of the values from <paramref name="first"/>: <c>s[j]</c> in each 16-value lane.</summary>
-    private static string LaneScales(Width width, int first, int per, string type)
+    /// <summary>The int16 scale vector of the values from <paramref name="first"/>: <c>s[j]</c> in each 16-value lane.</summary>
+    private static string LaneScales(Width width, int first, int per)
     {
         if (width == Width.V128 || first / per == (first + width.Bytes - 1) / per)
         {
-            return type == "int" ? $"{width.Vec}.Create(s{first / per})" : $"{width.Vec}.Create(({type})s{first / per})";
+            return $"{width.Vec}.Create((short)s{first / per})";
         }
 
         var half = width == Width.V512 ? Width.V256 : Width.V128;
-        return $"{width.Vec}.Create({LaneScales(half, first, per, type)}, {LaneScales(half, first + half.Bytes, per, type)})";
+        return $"{width.Vec}.Create({LaneScales(half, first, per)}, {LaneScales(half, first + half.Bytes, per)})";
     }
 
     /// <summary>
@@ -181,11 +181,16 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
         writer.Line($"var {name} = {width.Vec}.Create({string.Join(", ", entries)}).AsSByte();");
         if (grid.HasDelta)
         {
-            // g / Delta plus the sign of the delta, per entry: bytes of +1 or -1 added to each entry's bytes.
+            // g / Delta plus the sign of the delta, per entry: bytes of +1, or of -1 where the bit is set, added to its bytes.
             var delta = grid.One("DeltaSign")!;
-            var signs = Enumerable.Range(0, entries.Count)
-                .Select(k => $"({GridReferenceEmitter.Read(delta, (first + (k * 8)) / delta.Per, "blk")} != 0 ? 0xFFFFFFFFFFFFFFFFUL : 0x0101010101010101UL)");
-            writer.Line($"var {name}w = {name} + {width.Vec}.Create({string.Join(", ", signs)}).AsSByte();");
+            var items = Enumerable.Range(0, entries.Count).Select(k => (first + (k * 8)) / delta.Per).ToList();
+            foreach (var item in items.Distinct())
+            {
+                writer.Line($"ulong {name}d{Width.Text(item)} = 0x0101010101010101UL | (0UL - (ulong){GridReferenceEmitter.Read(delta, item, "blk")});");
+            }
+
+            var signs = items.Distinct().Count() == 1 ? $"{name}d{Width.Text(items[0])}" : string.Join(", ", items.Select(item => $"{name}d{Width.Text(item)}"));
+            writer.Line($"var {name}w = {name} + {width.Vec}.Create({signs}).AsSByte();");
             return (name + "w", null);
         }
 
