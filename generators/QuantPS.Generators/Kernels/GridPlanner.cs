@@ -16,30 +16,15 @@ internal static class GridPlanner
     private static readonly string[] Roles = { "GridIndex", "SignPattern", "SignBits", "SubScale", "DeltaSign", "ScaleBits" };
 
     /// <summary>Each declared grid once, with the checks that need no user.</summary>
-    public static Dictionary<string, GridTableModel> CheckGrids(ImmutableArray<EquatableArray<GridTableModel>> groups, List<DiagnosticInfo> diagnostics)
-    {
-        var grids = new Dictionary<string, GridTableModel>(StringComparer.Ordinal);
-        foreach (var grid in groups.SelectMany(group => group)
-            .OrderBy(grid => grid.Location?.FilePath, StringComparer.Ordinal).ThenBy(grid => grid.Location?.Span.Start))
+    public static Dictionary<string, GridTableModel> CheckGrids(ImmutableArray<EquatableArray<GridTableModel>> groups, List<DiagnosticInfo> diagnostics) =>
+        KernelPlanner.FirstOfEachName(groups.SelectMany(group => group), grid => grid.Name, grid => grid.Location, Diagnostics.InvalidGrid, diagnostics, grid =>
         {
             var limit = grid.ValuesPerEntry is >= 1 and < 8 ? 1UL << (8 * grid.ValuesPerEntry) : ulong.MaxValue;
-            var problem = grid.Name.Length == 0 ? "has no name"
-                : grids.ContainsKey(grid.Name) ? "is declared twice"
-                : grid.ValuesPerEntry is < 1 or > 8 ? $"has {Text(grid.ValuesPerEntry)} values per entry; an entry is one to eight bytes"
+            return grid.ValuesPerEntry is < 1 or > 8 ? $"has {Text(grid.ValuesPerEntry)} values per entry; an entry is one to eight bytes"
                 : grid.Entries.Count == 0 ? "has no entries"
                 : grid.Entries.Any(entry => grid.ValuesPerEntry < 8 && entry >= limit) ? $"has an entry wider than {Text(grid.ValuesPerEntry)} bytes"
                 : null;
-            if (problem is not null)
-            {
-                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidGrid, grid.Location, grid.Name, problem));
-                continue;
-            }
-
-            grids.Add(grid.Name, grid);
-        }
-
-        return grids;
-    }
+        });
 
     /// <summary>The grid model of <paramref name="block"/>, or null after reporting why there is none.</summary>
     public static GridModel? Plan(BlockModel block, KernelSpec spec, Dictionary<string, GridTableModel> grids, List<DiagnosticInfo> diagnostics)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Linq;
+using Microsoft.CodeAnalysis;
 using QuantPS.Generators.Model;
 
 namespace QuantPS.Generators.Kernels;
@@ -392,27 +393,38 @@ internal static class KernelPlanner
     }
 
     /// <summary>Each declared codebook once, with the checks that need no user.</summary>
-    private static Dictionary<string, CodebookModel> CheckCodebooks(IEnumerable<CodebookModel> declared, List<DiagnosticInfo> diagnostics)
-    {
-        var books = new Dictionary<string, CodebookModel>(StringComparer.Ordinal);
-        foreach (var book in declared.OrderBy(book => book.Location?.FilePath, StringComparer.Ordinal).ThenBy(book => book.Location?.Span.Start))
+    private static Dictionary<string, CodebookModel> CheckCodebooks(IEnumerable<CodebookModel> declared, List<DiagnosticInfo> diagnostics) =>
+        FirstOfEachName(declared, book => book.Name, book => book.Location, Diagnostics.InvalidCodebook, diagnostics, book =>
         {
             var log2 = Math.Log(book.Multiplier, 2);
-            var problem = book.Name.Length == 0 ? "has no name"
-                : books.ContainsKey(book.Name) ? "is declared twice"
-                : book.Values.Any(value => value is < -128 or > 127) ? "has values outside -128..127; kernels keep codebook entries in int8"
+            return book.Values.Any(value => value is < -128 or > 127) ? "has values outside -128..127; kernels keep codebook entries in int8"
                 : book.Multiplier <= 0 || Math.Abs(log2 - Math.Round(log2)) > 1e-12 ? $"has Multiplier {book.Multiplier.ToString(CultureInfo.InvariantCulture)}, which is not a power of two (it is folded into the scale exactly)"
                 : null;
-            if (problem is not null)
+        });
+
+    /// <summary>
+    /// Named tables (codebooks, grids) in source order, each name once: a nameless one, a second of a name, or one with a
+    /// <paramref name="problem"/> is reported with <paramref name="descriptor"/> (name, problem) and left out.
+    /// </summary>
+    public static Dictionary<string, T> FirstOfEachName<T>(
+        IEnumerable<T> declared, Func<T, string> name, Func<T, LocationInfo?> location, DiagnosticDescriptor descriptor, List<DiagnosticInfo> diagnostics, Func<T, string?> problem)
+    {
+        var tables = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var table in declared.OrderBy(table => location(table)?.FilePath, StringComparer.Ordinal).ThenBy(table => location(table)?.Span.Start))
+        {
+            var why = name(table).Length == 0 ? "has no name"
+                : tables.ContainsKey(name(table)) ? "is declared twice"
+                : problem(table);
+            if (why is not null)
             {
-                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidCodebook, book.Location, book.Name, problem));
+                diagnostics.Add(DiagnosticInfo.Create(descriptor, location(table), name(table), why));
                 continue;
             }
 
-            books.Add(book.Name, book);
+            tables.Add(name(table), table);
         }
 
-        return books;
+        return tables;
     }
 
     private static string Describe(KernelModel model)
