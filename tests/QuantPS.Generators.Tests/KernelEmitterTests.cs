@@ -343,7 +343,7 @@ public sealed class KernelEmitterTests
         // IQ3_S: a 9th index bit from Qh, one sign bit per value, 4 values per entry.
         var iq3s = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ3_SKernels.g.cs");
         Assert.Contains("uint w0e0 = Unsafe.ReadUnaligned<uint>(GridTable + ((blk + 2)[0] | (((blk + 66)[0] & 1) << 8)) * 4);", iq3s);
-        Assert.Contains("var w0m = Simd.ExpandBits((uint)(Unsafe.ReadUnaligned<uint>(blk + 74))).AsSByte();", iq3s);
+        Assert.Contains("var w0m = Simd.ExpandBits(Unsafe.ReadUnaligned<uint>(blk + 74)).AsSByte();", iq3s);
 
         // IQ1_M: the F16 scale from four nibbles, the delta folded into integer weights g * 8 ± 1.
         var iq1m = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ1_MKernels.g.cs");

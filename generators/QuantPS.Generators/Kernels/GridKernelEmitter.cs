@@ -7,8 +7,8 @@ namespace QuantPS.Generators.Kernels;
 /// <summary>
 /// The i-quant grids (<c>ValueScheme.Grid</c>: IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M). Per 32 values (16 at
 /// 128 bits): the grid indices are read from their parts as scalars and their entries loaded from the pinned grid (4 or 8
-/// values each) into one vector; the signs become a 32-bit mask (sign patterns through the sign table, or sign bits as they
-/// are) spread to bytes. The dot product with Q8_K applies the signs to the activations and multiplies them with the
+/// values each) into one vector; the signs become byte masks (a sign pattern selects 8 of them from a table, sign bits are
+/// spread to bytes). The dot product with Q8_K applies the signs to the activations and multiplies them with the
 /// unsigned grid bytes (pmaddubsw), or, for grids with a Delta (IQ1), multiplies the signed weights <c>g / Delta ± 1</c>;
 /// int32 per 16-value lane times <c>2 s + 1</c>, summed per super-block, then <c>d * d8</c> and the power-of-two
 /// multiplier in float, as ggml's. Dequantizing computes <c>d * (2 s + 1)</c> first, then times the weight, ggml's order.
@@ -162,7 +162,7 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
         // The entries, one scalar load each.
         var vpe = grid.ValuesPerEntry;
         var entries = new List<string>();
-        var word = vpe == 8 ? "ulong" : "uint";
+        var entryWord = vpe == 8 ? "ulong" : "uint";
         var table = grid.HasDelta ? "WeightTable" : "GridTable";
         for (var n = first / vpe; n < (first + width.Bytes) / vpe; n++)
         {
@@ -174,7 +174,7 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
                 return text;
             });
             var entry = $"{name}e{Width.Text(entries.Count)}";
-            writer.Line($"{word} {entry} = Unsafe.ReadUnaligned<{word}>({table} + ({string.Join(" | ", parts)}) * {Width.Text(vpe)});");
+            writer.Line($"{entryWord} {entry} = Unsafe.ReadUnaligned<{entryWord}>({table} + ({string.Join(" | ", parts)}) * {Width.Text(vpe)});");
             entries.Add(entry);
         }
 
@@ -195,24 +195,22 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
         }
 
         var bits = width.Bytes;
-        string mask;
         if (grid.One("SignPattern") is { } pattern)
         {
-            var pieces = Enumerable.Range(0, bits / 8).Select(k =>
+            // Each pattern's 8 byte masks in one read, as the grid entries are read.
+            var lanes = Enumerable.Range(0, bits / 8).Select(k =>
             {
-                var lookup = $"SignMasks[{GridReferenceEmitter.Read(pattern, (first / 8) + k, "blk")}]";
-                return k == 0 ? $"(uint){lookup}" : $"((uint){lookup} << {Width.Text(8 * k)})";
-            });
-            mask = string.Join(" | ", pieces);
-        }
-        else
-        {
-            var signBits = grid.One("SignBits")!;
-            var at = ReferenceEmitter.Address("blk", (signBits.Start + first) / 8);
-            mask = $"Unsafe.ReadUnaligned<{(bits == 16 ? "ushort" : "uint")}>({at})";
+                var lane = $"{name}s{Width.Text(k)}";
+                writer.Line($"ulong {lane} = Unsafe.ReadUnaligned<ulong>(SignLanes + {GridReferenceEmitter.Read(pattern, (first / 8) + k, "blk")} * 8);");
+                return lane;
+            }).ToList();
+            writer.Line($"var {name}m = {width.Vec}.Create({string.Join(", ", lanes)}).AsSByte();");
+            return (name, name + "m");
         }
 
-        writer.Line($"var {name}m = Simd.ExpandBits(({(bits == 16 ? "ushort" : "uint")})({mask})).AsSByte();");
+        var signBits = grid.One("SignBits")!;
+        var word = bits == 16 ? "ushort" : "uint";
+        writer.Line($"var {name}m = Simd.ExpandBits(Unsafe.ReadUnaligned<{word}>({ReferenceEmitter.Address("blk", (signBits.Start + first) / 8)})).AsSByte();");
         return (name, name + "m");
     }
 }

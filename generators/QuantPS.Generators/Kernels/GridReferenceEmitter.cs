@@ -25,6 +25,10 @@ internal static class GridReferenceEmitter
         if (grid.SignMasks.Count > 0)
         {
             Table(writer, "SignMasks", "Sign masks by pattern: bit j set negates value j.", grid.SignMasks);
+
+            // The same masks spread to bytes (0xFF negates), so a kernel loads 8 values' signs with one read.
+            var lanes = grid.SignMasks.SelectMany(mask => Enumerable.Range(0, 8).Select(j => (byte)(((mask >> j) & 1) != 0 ? 0xFF : 0x00))).ToList();
+            Table(writer, "SignLanes", "Sign masks by pattern as 8 bytes: byte j is 0xFF where value j is negated.", lanes);
         }
 
         writer
