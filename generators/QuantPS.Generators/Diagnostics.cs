@@ -84,12 +84,22 @@ internal static class Diagnostics
         "Field order does not fit the field",
         "Field '{0}' of '{1}' cannot use QuantOrder.{2}: {3}");
 
+    public static readonly DiagnosticDescriptor InvalidGrid = Error(
+        "QPSG016",
+        "Invalid or missing grid",
+        "Grid '{0}' {1}");
+
+    public static readonly DiagnosticDescriptor InvalidGridPart = Error(
+        "QPSG017",
+        "Grid decoding does not fit the block",
+        "'{0}' cannot read its grid values as declared: {1}");
+
     private static readonly Dictionary<string, DiagnosticDescriptor> Descriptors = new[]
     {
         TypeSizeMismatch, ValueCountMismatch, DuplicateId, DuplicateName, InvalidField,
         InvalidDeclaration, UnknownFieldKind, NotPartialStruct, GeneratorFailure,
         InvalidReconstruction, InvalidCodebook, InvalidActivation, InvalidQuantizer, NoKernelRecipe,
-        InvalidOrder,
+        InvalidOrder, InvalidGrid, InvalidGridPart,
     }.ToDictionary(descriptor => descriptor.Id);
 
     public static DiagnosticDescriptor ById(string id) => Descriptors[id];

@@ -30,11 +30,12 @@ public sealed class GgmlBlockGenerator : IIncrementalGenerator
     public const string RetiredTypesStep = "RetiredTypes";
     public const string TypeTableStep = "TypeTable";
     public const string CodebooksStep = "Codebooks";
+    public const string GridsStep = "Grids";
     public const string KernelPlanStep = "KernelPlan";
     public const string KernelModelsStep = "KernelModels";
 
     public static readonly ImmutableArray<string> TrackedSteps =
-        ImmutableArray.Create(BlockDescriptionsStep, RetiredTypesStep, TypeTableStep, CodebooksStep, KernelPlanStep, KernelModelsStep);
+        ImmutableArray.Create(BlockDescriptionsStep, RetiredTypesStep, TypeTableStep, CodebooksStep, GridsStep, KernelPlanStep, KernelModelsStep);
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
     {
@@ -60,11 +61,19 @@ public sealed class GgmlBlockGenerator : IIncrementalGenerator
                 KernelSpecReader.ReadCodebooks)
             .WithTrackingName(CodebooksStep);
 
+        var grids = context.SyntaxProvider
+            .ForAttributeWithMetadataName(
+                KernelSpecReader.GridAttributeName,
+                static (node, _) => node is TypeDeclarationSyntax,
+                KernelSpecReader.ReadGrids)
+            .WithTrackingName(GridsStep);
+
         // Kernels are planned across all types (pairings, codebooks), then emitted one file per type,
         // so an edit to one description re-emits only that type's kernels.
         var plan = blocks.Collect()
             .Combine(codebooks.Collect())
-            .Select(static (pair, _) => KernelPlanner.Plan(pair.Left, pair.Right))
+            .Combine(grids.Collect())
+            .Select(static (pair, _) => KernelPlanner.Plan(pair.Left.Left, pair.Left.Right, pair.Right))
             .WithTrackingName(KernelPlanStep);
 
         var kernels = plan

@@ -46,6 +46,10 @@ public sealed class IncrementalCachingTests
         [Codebook("IQ4_NL", -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)]
         internal static class Codebooks;
 
+        // A grid no type uses, so the grid step runs (and is cached) here too.
+        [Grid("Unused", valuesPerEntry: 1, 0, 1)]
+        internal static class Grids;
+
         [RetiredGgmlType(4, "Q4_2")]
         [RetiredGgmlType(5, "Q4_3")]
         internal static class Retired;
@@ -152,6 +156,30 @@ public sealed class IncrementalCachingTests
         var kernels = Reasons(result, GgmlBlockGenerator.KernelModelsStep);
         Assert.Equal(1, kernels.Count(reason => reason == IncrementalStepRunReason.Modified));
         Assert.Equal(2, kernels.Count(reason => CachedReasons.Contains(reason)));
+        Assert.All(Reasons(result, GgmlBlockGenerator.TypeTableStep), reason => Assert.Contains(reason, CachedReasons));
+    }
+
+    [Fact]
+    public void Editing_a_grid_re_emits_only_the_kernels_that_use_it()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(new[]
+        {
+            GeneratorHarness.Parse(Formats, "Formats.cs"),
+            GeneratorHarness.Parse(GridSamples.Source, "GridSample.cs"),
+        });
+        var driver = GeneratorHarness.CreateDriver(trackSteps: true).RunGenerators(compilation, TestContext.Current.CancellationToken);
+        Assert.Empty(driver.GetRunResult().Results.Single().Diagnostics);
+
+        var oldTree = compilation.SyntaxTrees.Single(tree => tree.FilePath == "GridSample.cs");
+        var newTree = GeneratorHarness.Parse(GridSamples.Replace("0x0807060504030201)]", "0x0807060504030202)]"), "GridSample.cs");
+        var result = driver.RunGenerators(compilation.ReplaceSyntaxTree(oldTree, newTree), TestContext.Current.CancellationToken)
+            .GetRunResult().Results.Single();
+
+        Assert.Empty(result.Diagnostics);
+        Assert.Contains(IncrementalStepRunReason.Modified, Reasons(result, GgmlBlockGenerator.GridsStep));
+        var kernels = Reasons(result, GgmlBlockGenerator.KernelModelsStep);
+        Assert.Equal(1, kernels.Count(reason => reason == IncrementalStepRunReason.Modified));
+        Assert.Equal(4, kernels.Count(reason => CachedReasons.Contains(reason)));
         Assert.All(Reasons(result, GgmlBlockGenerator.TypeTableStep), reason => Assert.Contains(reason, CachedReasons));
     }
 

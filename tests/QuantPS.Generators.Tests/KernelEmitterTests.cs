@@ -325,6 +325,66 @@ public sealed class KernelEmitterTests
         Assert.Contains("isum -= corr;", tq1);
     }
 
+    [Fact]
+    public void Grid_blocks_load_entries_by_index_apply_signs_and_scale_by_2s_plus_1()
+    {
+        var (result, output) = GeneratorHarness.Run(GeneratorHarness.CreateCompilation(GeneratorHarness.RealFormatTrees));
+        Assert.Empty(result.Diagnostics);
+        Assert.Empty(GeneratorHarness.Errors(output));
+
+        // IQ2_XXS: per 8 bytes, four index bytes, four 7-bit sign patterns through KSigns, the scale in the top nibble.
+        var iq2xxs = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ2_XXSKernels.g.cs");
+        Assert.Contains("(Grid family; dot product with Q8_K)", iq2xxs);
+        Assert.Contains("float dl = d * (2 * Bits(block, 76 + (i / 32) * 64, 4) + 1) * 0.125f;", iq2xxs);
+        Assert.Contains("y[i] = dl * (((SignMasks[Bits(block, 48 + ((i / 8) / 4) * 64 + ((i / 8) % 4) * 7, 7)] >> (i % 8)) & 1) != 0 ? -g : g);", iq2xxs);
+        Assert.Contains("ulong w0e0 = Unsafe.ReadUnaligned<ulong>(GridTable + ((blk + 2)[0]) * 8);", iq2xxs);
+        Assert.Contains("var p0 = Simd.DotScaled(w0.AsByte(), (y0 ^ w0m) - w0m, Vector256.Create((short)s0));", iq2xxs);
+
+        // IQ3_S: a 9th index bit from Qh, one sign bit per value, 4 values per entry.
+        var iq3s = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ3_SKernels.g.cs");
+        Assert.Contains("uint w0e0 = Unsafe.ReadUnaligned<uint>(GridTable + ((blk + 2)[0] | (((blk + 66)[0] & 1) << 8)) * 4);", iq3s);
+        Assert.Contains("var w0m = Simd.ExpandBits(Unsafe.ReadUnaligned<uint>(blk + 74)).AsSByte();", iq3s);
+
+        // IQ1_M: the F16 scale from four nibbles, the delta folded into integer weights g * 8 ± 1.
+        var iq1m = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ1_MKernels.g.cs");
+        Assert.Contains("float d = global::QuantPS.Kernels.FloatConversions.HalfToSingle((ushort)((((blk + 49)[0] >> 4) & 15)", iq1m.Replace("block", "blk", StringComparison.Ordinal));
+        Assert.Contains("y[i] = dl * (g + (Bits(block, 259 + (i / 8) * 4, 1) != 0 ? -0.125f : 0.125f));", iq1m);
+        Assert.Contains("return g * 8 + (Bits(block, 259 + (i / 8) * 4, 1) != 0 ? -1 : 1);", iq1m);
+        Assert.Contains("var p0 = Simd.DotI8Scaled(w0w, y0, Vector256.Create(Vector128.Create((short)s0), Vector128.Create((short)s1)));", iq1m);
+    }
+
+    [Fact]
+    public unsafe void A_sample_grid_description_runs_at_every_width_as_its_reference_does()
+    {
+        var (result, output) = GeneratorHarness.Run(GridSamples.Source);
+        Assert.Empty(result.Diagnostics);
+        var text = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.IQ2_TKernels.g.cs");
+        Assert.Contains("float dl = d * (2 * Bits(block, 400 + (i / 32) * 4, 4) + 1) * 0.5f;", text);
+        Assert.Contains("int g = GridTable[(Bits(block, 16 + (i / 8) * 4, 4)) * 8 + i % 8];", text);
+        Assert.Contains("y[i] = dl * (Bits(block, 144 + (i) * 1, 1) != 0 ? -g : g);", text);
+
+        var assembly = Load(output, "grid-sample");
+        var kernels = assembly.GetType("QuantPS.Kernels.Generated.IQ2_TKernels")!;
+        var random = new Random(5);
+        var row = new byte[54 * 2];
+        random.NextBytes(row);
+        BitConverter.TryWriteBytes(row.AsSpan(0), (ushort)0x3C00);  // 1.0
+        BitConverter.TryWriteBytes(row.AsSpan(54), (ushort)0x2C00); // 1/16
+        var reference = Dequantize(kernels, "DequantizeReferenceRow", row, 512);
+
+        // Value 37 by hand: entry Qs[4] low nibble, sign bit 37, scale nibble 1 (values 32-63), times 0.5.
+        var index = row[2 + 2] & 15;
+        var g = ((37 % 8) + (index * 3 % 15)) % 15 + 1;
+        var negative = ((row[18 + 4] >> 5) & 1) != 0;
+        var s = (row[50] >> 4) & 15;
+        Assert.Equal((float)(2 * s + 1) * 0.5f * (negative ? -g : g), reference[37]);
+
+        foreach (var width in Widths)
+        {
+            Assert.Equal(reference, Dequantize(kernels, "DequantizeRow" + width, row, 512));
+        }
+    }
+
     [Theory]
     [InlineData("Q1_0")]
     [InlineData("Q2_0")]
@@ -382,6 +442,13 @@ public sealed class KernelEmitterTests
     [InlineData("TQ2_0", 64, -1)]
     [InlineData("IQ4_XS", 0, -1)]
     [InlineData("TQ1_0", 52, -1)]
+    [InlineData("IQ2_XXS", 0, -1)]
+    [InlineData("IQ2_XS", 0, -1)]
+    [InlineData("IQ2_S", 0, -1)]
+    [InlineData("IQ3_XXS", 0, -1)]
+    [InlineData("IQ3_S", 0, -1)]
+    [InlineData("IQ1_S", 0, -1)]
+    [InlineData("IQ1_M", -1, -1)]
     public unsafe void Every_k_quant_width_computes_what_the_reference_does(string type, int scaleOffset, int minOffset)
     {
         var assembly = RealFormats.Value;
@@ -397,6 +464,17 @@ public sealed class KernelEmitterTests
         random.NextBytes(row);
         for (var b = 0; b < blocks; b++)
         {
+            if (scaleOffset < 0)
+            {
+                // IQ1_M: the F16 bits are the top nibbles of the four Scales words (from byte 48).
+                for (var k = 0; k < 4; k++)
+                {
+                    row[(b * typeSize) + 48 + (2 * k) + 1] = (byte)((row[(b * typeSize) + 48 + (2 * k) + 1] & 0x0F) | (((0x2C00 >> (4 * k)) & 0xF) << 4));
+                }
+
+                continue;
+            }
+
             BitConverter.TryWriteBytes(row.AsSpan((b * typeSize) + scaleOffset), (ushort)0x2C00);
             if (minOffset >= 0)
             {

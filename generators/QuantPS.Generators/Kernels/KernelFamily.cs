@@ -56,6 +56,7 @@ internal static class KernelFamilies
         new SubScaledCodebookKernelEmitter(),
         new MicroscaledKernelEmitter(),
         new TritKernelEmitter(),
+        new GridKernelEmitter(),
         new ActivationQuantizerEmitter(),
     };
 

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Linq;
+using Microsoft.CodeAnalysis;
 using QuantPS.Generators.Model;
 
 namespace QuantPS.Generators.Kernels;
@@ -13,10 +14,12 @@ namespace QuantPS.Generators.Kernels;
 /// </summary>
 internal static class KernelPlanner
 {
-    public static KernelPlan Plan(ImmutableArray<BlockModel> blocks, ImmutableArray<EquatableArray<CodebookModel>> codebookGroups)
+    public static KernelPlan Plan(
+        ImmutableArray<BlockModel> blocks, ImmutableArray<EquatableArray<CodebookModel>> codebookGroups, ImmutableArray<EquatableArray<GridTableModel>> gridGroups)
     {
         var diagnostics = new List<DiagnosticInfo>();
         var books = CheckCodebooks(codebookGroups.SelectMany(group => group), diagnostics);
+        var grids = GridPlanner.CheckGrids(gridGroups, diagnostics);
         var valid = blocks.Where(block => block.HeaderIsValid && block.Diagnostics.Count == 0)
             .OrderBy(block => block.Id).ThenBy(block => block.StructName, StringComparer.Ordinal).ToList();
         var byName = new Dictionary<string, BlockModel>(StringComparer.Ordinal);
@@ -29,7 +32,7 @@ internal static class KernelPlanner
         var summaries = new List<KernelSummary>();
         foreach (var block in valid)
         {
-            if (block.Kernel is { } spec && PlanOne(block, spec, books, byName, diagnostics) is { } model)
+            if (block.Kernel is { } spec && PlanOne(block, spec, books, grids, byName, diagnostics) is { } model)
             {
                 kernels.Add(model);
                 summaries.Add(new KernelSummary(
@@ -54,9 +57,20 @@ internal static class KernelPlanner
     }
 
     private static KernelModel? PlanOne(
-        BlockModel block, KernelSpec spec, Dictionary<string, CodebookModel> books, Dictionary<string, BlockModel> byName, List<DiagnosticInfo> diagnostics)
+        BlockModel block,
+        KernelSpec spec,
+        Dictionary<string, CodebookModel> books,
+        Dictionary<string, GridTableModel> grids,
+        Dictionary<string, BlockModel> byName,
+        List<DiagnosticInfo> diagnostics)
     {
         var name = block.StructName;
+        if (spec.Bits.Count > 0 && spec.Scheme != "Grid")
+        {
+            diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidGridPart, spec.Bits[0].Location, name, "[Bits] parts are read only by [Reconstruct(ValueScheme.Grid)]"));
+            return null;
+        }
+
         if (spec.Scheme is null)
         {
             var at = spec.ActivationLocation ?? spec.QuantizerLocation;
@@ -66,7 +80,8 @@ internal static class KernelPlanner
 
         var before = diagnostics.Count;
         var layout = Layout(block);
-        foreach (var problem in SchemeProblems(block, spec))
+        var grid = spec.Scheme == "Grid" ? GridPlanner.Plan(block, spec, grids, diagnostics) : null;
+        foreach (var problem in spec.Scheme == "Grid" ? Enumerable.Empty<string>() : SchemeProblems(block, spec))
         {
             diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidReconstruction, spec.ReconstructLocation, name, problem));
         }
@@ -94,7 +109,7 @@ internal static class KernelPlanner
             return null;
         }
 
-        var model = new KernelModel(block.Name, layout, spec.Scheme, spec.Offset, codebook, log2, activation, spec.QuantizerRule, null, null);
+        var model = new KernelModel(block.Name, layout, spec.Scheme, spec.Offset, codebook, log2, activation, spec.QuantizerRule, null, null) { Grid = grid };
         var weights = KernelFamilies.All.FirstOrDefault(family => family.EmitsWeights(model));
         if (weights is null)
         {
@@ -136,6 +151,11 @@ internal static class KernelPlanner
         int Count(FieldKind kind) => fields.Count(field => field.Kind == kind);
         var quants = fields.FirstOrDefault(field => field.Kind == FieldKind.Quants);
         var isElement = Count(FieldKind.Element) == 1;
+
+        if (spec.Multiplier != 1.0 || spec.Delta != 0.0)
+        {
+            yield return "Multiplier and Delta belong to scheme Grid";
+        }
 
         if (spec.Scheme == "Element")
         {
@@ -373,27 +393,38 @@ internal static class KernelPlanner
     }
 
     /// <summary>Each declared codebook once, with the checks that need no user.</summary>
-    private static Dictionary<string, CodebookModel> CheckCodebooks(IEnumerable<CodebookModel> declared, List<DiagnosticInfo> diagnostics)
-    {
-        var books = new Dictionary<string, CodebookModel>(StringComparer.Ordinal);
-        foreach (var book in declared.OrderBy(book => book.Location?.FilePath, StringComparer.Ordinal).ThenBy(book => book.Location?.Span.Start))
+    private static Dictionary<string, CodebookModel> CheckCodebooks(IEnumerable<CodebookModel> declared, List<DiagnosticInfo> diagnostics) =>
+        FirstOfEachName(declared, book => book.Name, book => book.Location, Diagnostics.InvalidCodebook, diagnostics, book =>
         {
             var log2 = Math.Log(book.Multiplier, 2);
-            var problem = book.Name.Length == 0 ? "has no name"
-                : books.ContainsKey(book.Name) ? "is declared twice"
-                : book.Values.Any(value => value is < -128 or > 127) ? "has values outside -128..127; kernels keep codebook entries in int8"
+            return book.Values.Any(value => value is < -128 or > 127) ? "has values outside -128..127; kernels keep codebook entries in int8"
                 : book.Multiplier <= 0 || Math.Abs(log2 - Math.Round(log2)) > 1e-12 ? $"has Multiplier {book.Multiplier.ToString(CultureInfo.InvariantCulture)}, which is not a power of two (it is folded into the scale exactly)"
                 : null;
-            if (problem is not null)
+        });
+
+    /// <summary>
+    /// Named tables (codebooks, grids) in source order, each name once: a nameless one, a second of a name, or one with a
+    /// <paramref name="problem"/> is reported with <paramref name="descriptor"/> (name, problem) and left out.
+    /// </summary>
+    public static Dictionary<string, T> FirstOfEachName<T>(
+        IEnumerable<T> declared, Func<T, string> name, Func<T, LocationInfo?> location, DiagnosticDescriptor descriptor, List<DiagnosticInfo> diagnostics, Func<T, string?> problem)
+    {
+        var tables = new Dictionary<string, T>(StringComparer.Ordinal);
+        foreach (var table in declared.OrderBy(table => location(table)?.FilePath, StringComparer.Ordinal).ThenBy(table => location(table)?.Span.Start))
+        {
+            var why = name(table).Length == 0 ? "has no name"
+                : tables.ContainsKey(name(table)) ? "is declared twice"
+                : problem(table);
+            if (why is not null)
             {
-                diagnostics.Add(DiagnosticInfo.Create(Diagnostics.InvalidCodebook, book.Location, book.Name, problem));
+                diagnostics.Add(DiagnosticInfo.Create(descriptor, location(table), name(table), why));
                 continue;
             }
 
-            books.Add(book.Name, book);
+            tables.Add(name(table), table);
         }
 
-        return books;
+        return tables;
     }
 
     private static string Describe(KernelModel model)

@@ -50,6 +50,21 @@ internal static partial class KernelSupportEmitter
             return DotI8(u.AsSByte(), y) * Vector128.WidenLower(scales);
         }
 
+        /// <summary>
+        /// As <see cref="DotScaled(Vector128{byte}, Vector128{sbyte}, Vector128{short})"/> for signed weights: |w| times y with
+        /// w's sign (pmaddubsw), then pmaddwd with the scales, which are the same in every lane.
+        /// </summary>
+        [MethodImpl(Inline)]
+        public static Vector128<int> DotI8Scaled(Vector128<sbyte> w, Vector128<sbyte> y, Vector128<short> scales)
+        {
+            if (Ssse3.IsSupported)
+            {
+                return Sse2.MultiplyAddAdjacent(Ssse3.MultiplyAddAdjacent(Ssse3.Abs(w), Ssse3.Sign(y, w)), scales);
+            }
+
+            return DotI8(w, y) * Vector128.WidenLower(scales);
+        }
+
         /// <summary>Sums of int16 products in int32 lanes (pmaddwd); the fallback pairs other lanes, with the same total.</summary>
         [MethodImpl(Inline)]
         public static Vector128<int> MultiplyAddPairs(Vector128<short> a, Vector128<short> b)
@@ -158,6 +173,17 @@ internal static partial class KernelSupportEmitter
         }
 
         [MethodImpl(Inline)]
+        public static Vector256<int> DotI8Scaled(Vector256<sbyte> w, Vector256<sbyte> y, Vector256<short> scales)
+        {
+            if (Avx2.IsSupported)
+            {
+                return Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(w), Avx2.Sign(y, w)), scales);
+            }
+
+            return Vector256.Create(DotI8Scaled(w.GetLower(), y.GetLower(), scales.GetLower()), DotI8Scaled(w.GetUpper(), y.GetUpper(), scales.GetUpper()));
+        }
+
+        [MethodImpl(Inline)]
         public static Vector256<int> MultiplyAddPairs(Vector256<short> a, Vector256<short> b)
         {
             if (Avx2.IsSupported)
@@ -246,6 +272,18 @@ internal static partial class KernelSupportEmitter
             }
 
             return Vector512.Create(DotScaled(u.GetLower(), y.GetLower(), scales.GetLower()), DotScaled(u.GetUpper(), y.GetUpper(), scales.GetUpper()));
+        }
+
+        [MethodImpl(Inline)]
+        public static Vector512<int> DotI8Scaled(Vector512<sbyte> w, Vector512<sbyte> y, Vector512<short> scales)
+        {
+            if (Avx512BW.IsSupported)
+            {
+                var negative = Vector512.LessThan(w, Vector512<sbyte>.Zero);
+                return Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(w), (y ^ negative) - negative), scales);
+            }
+
+            return Vector512.Create(DotI8Scaled(w.GetLower(), y.GetLower(), scales.GetLower()), DotI8Scaled(w.GetUpper(), y.GetUpper(), scales.GetUpper()));
         }
 
         [MethodImpl(Inline)]

@@ -9,7 +9,7 @@ namespace QuantPS.Generators.Kernels;
 /// low and high nibbles in two 64-bit words and look up the codebook (pshufb). The dot product pairs each 32 values
 /// with one Q8_0 block: int8 times int8 in int32 per sub-block, then <c>d8 * s[j]</c> in float, as ggml's does.
 /// </summary>
-internal sealed class MicroscaledKernelEmitter : KernelFamily
+internal sealed class MicroscaledKernelEmitter : BlockKernelFamily
 {
     private const int Group = 16;
     private const int Chunk = 32;
@@ -27,37 +27,7 @@ internal sealed class MicroscaledKernelEmitter : KernelFamily
             && quants.Bits == 4 && quants.Order == "SplitHalves16" && model.Codebook.Count == 16;
     }
 
-    public override string? DotProblem(KernelModel model)
-    {
-        var activation = model.Activation!;
-        var quants = activation.Find(FieldKind.Quants);
-        return activation.BlockSize != Chunk ? $"{activation.Name} has {activation.BlockSize}-value blocks; this dot product pairs {Chunk}-value halves with them"
-            : quants is not { Bits: 8, Signed: true, Order: "Sequential" } ? $"{activation.Name} does not hold signed 8-bit sequential quants"
-            : activation.Find(FieldKind.Scale) is not { Format: "F16" or "F32" } ? $"{activation.Name} has no F16/F32 scale"
-            : activation.Fields.Any(field => field.Kind == FieldKind.Sum) ? $"{activation.Name} carries a [Sum] this scheme has no use for"
-            : null;
-    }
-
-    public override void EmitWeightKernels(SourceWriter writer, KernelModel model)
-    {
-        writer
-            .Line("/// <summary>Scalar fallback: the reference.</summary>")
-            .Line("public static void DequantizeRowScalar(byte* source, float* destination, long count) => DequantizeReferenceRow(source, destination, count);")
-            .Line();
-        foreach (var width in Width.All)
-        {
-            EmitDequantize(writer, model, width);
-        }
-
-        if (model.HasDot)
-        {
-            EmitDotScalar(writer, model);
-            foreach (var width in Width.All)
-            {
-                EmitDot(writer, model, width);
-            }
-        }
-    }
+    public override string? DotProblem(KernelModel model) => ChunkDotProblem(model, Chunk, "halves");
 
     /// <summary>The int8 codebook values of sub-blocks <c>first / 16</c> on, one per 128-bit lane.</summary>
     private static string EmitWeights(SourceWriter writer, KernelModel model, Width width, int first, string name)
@@ -73,134 +43,93 @@ internal sealed class MicroscaledKernelEmitter : KernelFamily
         return name;
     }
 
-    private static void EmitDequantize(SourceWriter writer, KernelModel model, Width width)
+    protected override void EmitDequantize(SourceWriter writer, KernelModel model, Width width)
     {
         var sub = model.Layout.Find(FieldKind.SubScales)!;
-        writer
-            .Line($"/// <summary>Dequantizes whole blocks, {width.Bits}-bit vectors: the sub-block's scale times the codebook value.</summary>")
-            .Line(Hot)
-            .Line($"public static void DequantizeRow{width.Suffix}(byte* source, float* destination, long count)");
-        using (writer.Braces())
+        var summary = "Dequantizes whole blocks, " + Width.Text(width.Bits) + "-bit vectors: the sub-block's scale times the codebook value.";
+        DequantizeRow(writer, width, summary, () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line("byte* blk = source;").Line("float* y = destination;")
-                .Line("for (long b = 0; b < blocks; b++, blk += TypeSize, y += BlockSize)");
-            using (writer.Braces())
+            for (var j = 0; j < sub.Count; j++)
             {
-                for (var j = 0; j < sub.Count; j++)
-                {
-                    writer.Line($"var dl{j} = {width.Vec}.Create({ReferenceEmitter.SubScaleFloat(model, "blk", Width.Text(j))});");
-                }
-
-                for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
-                {
-                    var q = EmitWeights(writer, model, width, v * width.Bytes, "q" + Width.Text(v));
-                    writer.Line($"var lo{v} = {width.Vec}.WidenLower({q});").Line($"var hi{v} = {width.Vec}.WidenUpper({q});");
-                    for (var f = 0; f < 4; f++)
-                    {
-                        var first = (v * width.Bytes) + (f * width.Floats);
-                        var half = (f < 2 ? "lo" : "hi") + Width.Text(v);
-                        var widen = f % 2 == 0 ? "WidenLower" : "WidenUpper";
-                        // At most 16 floats: inside one sub-block.
-                        writer.Line($"({width.Vec}.ConvertToSingle({width.Vec}.{widen}({half})) * dl{first / Group}).Store(y + {Width.Text(first)});");
-                    }
-                }
+                writer.Line($"var dl{j} = {width.Vec}.Create({ReferenceEmitter.SubScaleFloat(model, "blk", Width.Text(j))});");
             }
-        }
 
-        writer.Line();
+            for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
+            {
+                var q = EmitWeights(writer, model, width, v * width.Bytes, "q" + Width.Text(v));
+                // At most 16 floats: inside one sub-block.
+                StoreWidened(writer, width, v, q, (floats, first) => $"({floats} * dl{first / Group})");
+            }
+        });
     }
 
-    private static void EmitDotScalar(SourceWriter writer, KernelModel model)
+    protected override void EmitDotScalar(SourceWriter writer, KernelModel model)
     {
         var activation = model.Activation!;
         var sub = model.Layout.Find(FieldKind.SubScales)!;
-        writer
-            .Line($"/// <summary>Scalar fallback dot product with {activation.Name}: int products per sub-block, then times d8 and the sub-block's scale.</summary>")
-            .Line(Hot)
-            .Line("public static float DotScalar(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
+        var summary = $"Scalar fallback dot product with {activation.Name}: int products per sub-block, then times d8 and the sub-block's scale.";
+        DotScalarRow(writer, summary, () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line("float sum = 0f;").Line("for (long b = 0; b < blocks; b++)");
+            writer.Line("byte* block = weights + b * TypeSize;").Line($"for (int j = 0; j < {Width.Text(sub.Count)}; j++)");
             using (writer.Braces())
             {
-                writer.Line("byte* block = weights + b * TypeSize;").Line($"for (int j = 0; j < {Width.Text(sub.Count)}; j++)");
+                writer
+                    .Line($"byte* act = activations + (b * {Width.Text(model.Layout.BlockSize / Chunk)} + j / {Width.Text(Chunk / Group)}) * {Width.Text(activation.TypeSize)};")
+                    .Line($"sbyte* aq = (sbyte*)({ReferenceEmitter.Address("act", activation.Find(FieldKind.Quants)!.Offset)}) + (j % {Width.Text(Chunk / Group)}) * {Width.Text(Group)};")
+                    .Line("int isum = 0;")
+                    .Line($"for (int i = 0; i < {Width.Text(Group)}; i++)");
                 using (writer.Braces())
                 {
-                    writer
-                        .Line($"byte* act = activations + (b * {Width.Text(model.Layout.BlockSize / Chunk)} + j / {Width.Text(Chunk / Group)}) * {Width.Text(activation.TypeSize)};")
-                        .Line($"sbyte* aq = (sbyte*)({ReferenceEmitter.Address("act", activation.Find(FieldKind.Quants)!.Offset)}) + (j % {Width.Text(Chunk / Group)}) * {Width.Text(Group)};")
-                        .Line("int isum = 0;")
-                        .Line($"for (int i = 0; i < {Width.Text(Group)}; i++)");
-                    using (writer.Braces())
-                    {
-                        writer.Line($"isum += {ReferenceEmitter.WeightIntExpr(model, "block", $"(j * {Width.Text(Group)} + i)")} * aq[i];");
-                    }
-
-                    writer.Line($"sum += {ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act")} * {ReferenceEmitter.SubScaleFloat(model, "block", "j")} * isum;");
+                    writer.Line($"isum += {ReferenceEmitter.WeightIntExpr(model, "block", $"(j * {Width.Text(Group)} + i)")} * aq[i];");
                 }
+
+                writer.Line($"sum += {ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act")} * {ReferenceEmitter.SubScaleFloat(model, "block", "j")} * isum;");
             }
-
-            writer.Line("return sum;");
-        }
-
-        writer.Line();
+        });
     }
 
-    private static void EmitDot(SourceWriter writer, KernelModel model, Width width)
+    protected override void EmitDot(SourceWriter writer, KernelModel model, Width width)
     {
         var activation = model.Activation!;
         var sub = model.Layout.Find(FieldKind.SubScales)!;
         var scale = activation.Find(FieldKind.Scale)!;
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var chunks = model.Layout.BlockSize / Chunk;
-        writer
-            .Line($"/// <summary>Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per sub-block, then d8 * s[j] in float.</summary>")
-            .Line(Hot)
-            .Line($"public static float Dot{width.Suffix}(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
+        var summary = $"Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per sub-block, then d8 * s[j] in float.";
+        DotRow(writer, width, summary, chunks * activation.TypeSize, () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line($"var acc = {width.Vec}<float>.Zero;")
-                .Line("byte* blk = weights;").Line("byte* act = activations;")
-                .Line($"for (long b = 0; b < blocks; b++, blk += TypeSize, act += {Width.Text(chunks * activation.TypeSize)})");
-            using (writer.Braces())
+            for (var k = 0; k < chunks; k++)
             {
-                for (var k = 0; k < chunks; k++)
-                {
-                    writer.Line($"float d8{k} = {ReferenceEmitter.ScalarField(scale, ReferenceEmitter.Address("act", k * activation.TypeSize))};");
-                }
-
-                for (var j = 0; j < sub.Count; j++)
-                {
-                    writer.Line($"float s{j} = d8{(j * Group) / Chunk} * {ReferenceEmitter.SubScaleFloat(model, "blk", Width.Text(j))};");
-                }
-
-                for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
-                {
-                    var first = v * width.Bytes;
-                    var w = EmitWeights(writer, model, width, first, "w" + Width.Text(v));
-                    string y;
-                    if (width == Width.V512)
-                    {
-                        y = $"Simd.Join(Vector256.Load((sbyte*)({ReferenceEmitter.Address("act", aq)})), Vector256.Load((sbyte*)({ReferenceEmitter.Address("act", activation.TypeSize + aq)})))";
-                    }
-                    else
-                    {
-                        var k = first / Chunk;
-                        y = $"{width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", (k * activation.TypeSize) + aq + (first % Chunk))}))";
-                    }
-
-                    var lanes = Enumerable.Range(0, width.Bytes / Group).Select(l => $"Vector128.Create(s{(first / Group) + l})").ToList();
-                    var scales = width == Width.V128 ? lanes[0]
-                        : width == Width.V256 ? $"Vector256.Create({lanes[0]}, {lanes[1]})"
-                        : $"Vector512.Create(Vector256.Create({lanes[0]}, {lanes[1]}), Vector256.Create({lanes[2]}, {lanes[3]}))";
-                    writer.Line($"var y{v} = {y};")
-                        .Line($"acc = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(Simd.DotI8({w}, y{v})), {scales}, acc);");
-                }
+                writer.Line($"float d8{k} = {ReferenceEmitter.ScalarField(scale, ReferenceEmitter.Address("act", k * activation.TypeSize))};");
             }
 
-            writer.Line($"return {width.Vec}.Sum(acc);");
-        }
+            for (var j = 0; j < sub.Count; j++)
+            {
+                writer.Line($"float s{j} = d8{(j * Group) / Chunk} * {ReferenceEmitter.SubScaleFloat(model, "blk", Width.Text(j))};");
+            }
 
-        writer.Line();
+            for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
+            {
+                var first = v * width.Bytes;
+                var w = EmitWeights(writer, model, width, first, "w" + Width.Text(v));
+                string y;
+                if (width == Width.V512)
+                {
+                    y = $"Simd.Join(Vector256.Load((sbyte*)({ReferenceEmitter.Address("act", aq)})), Vector256.Load((sbyte*)({ReferenceEmitter.Address("act", activation.TypeSize + aq)})))";
+                }
+                else
+                {
+                    var k = first / Chunk;
+                    y = $"{width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", (k * activation.TypeSize) + aq + (first % Chunk))}))";
+                }
+
+                var lanes = Enumerable.Range(0, width.Bytes / Group).Select(l => $"Vector128.Create(s{(first / Group) + l})").ToList();
+                var scales = width == Width.V128 ? lanes[0]
+                    : width == Width.V256 ? $"Vector256.Create({lanes[0]}, {lanes[1]})"
+                    : $"Vector512.Create(Vector256.Create({lanes[0]}, {lanes[1]}), Vector256.Create({lanes[2]}, {lanes[3]}))";
+                writer.Line($"var y{v} = {y};")
+                    .Line($"acc = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(Simd.DotI8({w}, y{v})), {scales}, acc);");
+            }
+        });
     }
 }

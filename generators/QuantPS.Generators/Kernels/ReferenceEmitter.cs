@@ -12,6 +12,12 @@ internal static class ReferenceEmitter
 {
     public static void Emit(SourceWriter writer, KernelModel model)
     {
+        if (model.Grid is not null)
+        {
+            GridReferenceEmitter.Emit(writer, model);
+            return;
+        }
+
         EmitMethod(writer, model);
         if (model.Layout.Find(FieldKind.Trits) is not null)
         {

@@ -11,7 +11,7 @@ namespace QuantPS.Generators.Kernels;
 /// pairs each chunk with one 32-value activation block, int8 times int8 in int32, scaled by <c>d * d8</c> per chunk
 /// (ggml's order: integer sum per activation block, then float).
 /// </summary>
-internal sealed class SubByteKernelEmitter : KernelFamily
+internal sealed class SubByteKernelEmitter : BlockKernelFamily
 {
     private const int Chunk = 32;
 
@@ -29,37 +29,7 @@ internal sealed class SubByteKernelEmitter : KernelFamily
             && (model.Scheme == "Codebook" || (model.Offset <= 0 && model.Offset >= -127));
     }
 
-    public override string? DotProblem(KernelModel model)
-    {
-        var activation = model.Activation!;
-        var quants = activation.Find(FieldKind.Quants);
-        return activation.BlockSize != Chunk ? $"{activation.Name} has {activation.BlockSize}-value blocks; this dot product pairs {Chunk}-value chunks with them"
-            : quants is not { Bits: 8, Signed: true, Order: "Sequential" } ? $"{activation.Name} does not hold signed 8-bit sequential quants"
-            : activation.Find(FieldKind.Scale) is not { Format: "F16" or "F32" } ? $"{activation.Name} has no F16/F32 scale"
-            : activation.Fields.Any(field => field.Kind == FieldKind.Sum) ? $"{activation.Name} carries a [Sum] this scheme has no use for"
-            : null;
-    }
-
-    public override void EmitWeightKernels(SourceWriter writer, KernelModel model)
-    {
-        writer
-            .Line("/// <summary>Scalar fallback: the reference.</summary>")
-            .Line("public static void DequantizeRowScalar(byte* source, float* destination, long count) => DequantizeReferenceRow(source, destination, count);")
-            .Line();
-        foreach (var width in Width.All)
-        {
-            EmitDequantize(writer, model, width);
-        }
-
-        if (model.HasDot)
-        {
-            EmitDotScalar(writer, model);
-            foreach (var width in Width.All)
-            {
-                EmitDot(writer, model, width);
-            }
-        }
-    }
+    public override string? DotProblem(KernelModel model) => ChunkDotProblem(model, Chunk, "chunks");
 
     /// <summary>
     /// Emits the decoding of values <c>first .. first + at.Bytes</c> of the block at <paramref name="block"/> (at most
@@ -117,129 +87,84 @@ internal sealed class SubByteKernelEmitter : KernelFamily
         return name;
     }
 
-    private static void EmitDequantize(SourceWriter writer, KernelModel model, Width width)
-    {
-        writer
-            .Line($"/// <summary>Dequantizes whole blocks, {width.Bits}-bit vectors: d times the decoded weight.</summary>")
-            .Line(Hot)
-            .Line($"public static void DequantizeRow{width.Suffix}(byte* source, float* destination, long count)");
-        using (writer.Braces())
+    protected override void EmitDequantize(SourceWriter writer, KernelModel model, Width width) => DequantizeRow(
+        writer, width, "Dequantizes whole blocks, " + Width.Text(width.Bits) + "-bit vectors: d times the decoded weight.", () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line("byte* blk = source;").Line("float* y = destination;")
-                .Line("for (long b = 0; b < blocks; b++, blk += TypeSize, y += BlockSize)");
-            using (writer.Braces())
+            writer.Line($"var d = {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")});");
+            for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
             {
-                writer.Line($"var d = {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")});");
-                for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
-                {
-                    var q = EmitVector(writer, model, width, "blk", v * width.Bytes, "q" + Width.Text(v));
-                    writer.Line($"var lo{v} = {width.Vec}.WidenLower({q});").Line($"var hi{v} = {width.Vec}.WidenUpper({q});");
-                    for (var f = 0; f < 4; f++)
-                    {
-                        var first = (v * width.Bytes) + (f * width.Floats);
-                        var half = (f < 2 ? "lo" : "hi") + Width.Text(v);
-                        var widen = f % 2 == 0 ? "WidenLower" : "WidenUpper";
-                        writer.Line($"({width.Vec}.ConvertToSingle({width.Vec}.{widen}({half})) * d).Store(y + {Width.Text(first)});");
-                    }
-                }
+                var q = EmitVector(writer, model, width, "blk", v * width.Bytes, "q" + Width.Text(v));
+                StoreWidened(writer, width, v, q, (floats, _) => $"({floats} * d)");
             }
-        }
+        });
 
-        writer.Line();
-    }
-
-    private static void EmitDotScalar(SourceWriter writer, KernelModel model)
+    protected override void EmitDotScalar(SourceWriter writer, KernelModel model)
     {
         var activation = model.Activation!;
         var chunks = model.Layout.BlockSize / Chunk;
-        writer
-            .Line($"/// <summary>Scalar fallback dot product with {activation.Name}: int products summed per {Chunk}-value chunk, then scaled.</summary>")
-            .Line(Hot)
-            .Line("public static float DotScalar(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
+        DotScalarRow(writer, $"Scalar fallback dot product with {activation.Name}: int products summed per {Chunk}-value chunk, then scaled.", () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line("float sum = 0f;").Line("for (long b = 0; b < blocks; b++)");
+            writer
+                .Line("byte* block = weights + b * TypeSize;")
+                .Line($"float d = {ReferenceEmitter.ScaleExpr(model, "block")};")
+                .Line($"for (int c = 0; c < {Width.Text(chunks)}; c++)");
             using (writer.Braces())
             {
                 writer
-                    .Line("byte* block = weights + b * TypeSize;")
-                    .Line($"float d = {ReferenceEmitter.ScaleExpr(model, "block")};")
-                    .Line($"for (int c = 0; c < {Width.Text(chunks)}; c++)");
+                    .Line($"byte* act = activations + (b * {Width.Text(chunks)} + c) * {Width.Text(activation.TypeSize)};")
+                    .Line($"sbyte* aq = (sbyte*)({ReferenceEmitter.Address("act", activation.Find(FieldKind.Quants)!.Offset)});")
+                    .Line("int isum = 0;")
+                    .Line($"for (int i = 0; i < {Width.Text(Chunk)}; i++)");
                 using (writer.Braces())
                 {
-                    writer
-                        .Line($"byte* act = activations + (b * {Width.Text(chunks)} + c) * {Width.Text(activation.TypeSize)};")
-                        .Line($"sbyte* aq = (sbyte*)({ReferenceEmitter.Address("act", activation.Find(FieldKind.Quants)!.Offset)});")
-                        .Line("int isum = 0;")
-                        .Line($"for (int i = 0; i < {Width.Text(Chunk)}; i++)");
-                    using (writer.Braces())
-                    {
-                        writer.Line($"isum += {ReferenceEmitter.WeightIntExpr(model, "block", $"(c * {Width.Text(Chunk)} + i)")} * aq[i];");
-                    }
-
-                    writer.Line($"sum += isum * (d * {ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act")});");
+                    writer.Line($"isum += {ReferenceEmitter.WeightIntExpr(model, "block", $"(c * {Width.Text(Chunk)} + i)")} * aq[i];");
                 }
+
+                writer.Line($"sum += isum * (d * {ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act")});");
             }
-
-            writer.Line("return sum;");
-        }
-
-        writer.Line();
+        });
     }
 
-    private static void EmitDot(SourceWriter writer, KernelModel model, Width width)
+    protected override void EmitDot(SourceWriter writer, KernelModel model, Width width)
     {
         var activation = model.Activation!;
         var chunks = model.Layout.BlockSize / Chunk;
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var scale = activation.Find(FieldKind.Scale)!;
-        writer
-            .Line($"/// <summary>Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per {Chunk}-value chunk, then d * d8.</summary>")
-            .Line(Hot)
-            .Line($"public static float Dot{width.Suffix}(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
+        var summary = $"Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per {Chunk}-value chunk, then d * d8.";
+        DotRow(writer, width, summary, chunks * activation.TypeSize, () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line($"var acc = {width.Vec}<float>.Zero;")
-                .Line("byte* blk = weights;").Line("byte* act = activations;")
-                .Line($"for (long b = 0; b < blocks; b++, blk += TypeSize, act += {Width.Text(chunks * activation.TypeSize)})");
-            using (writer.Braces())
+            writer.Line($"float d = {ReferenceEmitter.ScaleExpr(model, "blk")};");
+            for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
             {
-                writer.Line($"float d = {ReferenceEmitter.ScaleExpr(model, "blk")};");
-                for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
+                var w = EmitVector(writer, model, width, "blk", v * width.Bytes, "w" + Width.Text(v));
+                if (width == Width.V512)
                 {
-                    var w = EmitVector(writer, model, width, "blk", v * width.Bytes, "w" + Width.Text(v));
-                    if (width == Width.V512)
-                    {
-                        var a0 = ReferenceEmitter.Address("act", 2 * v * activation.TypeSize);
-                        var a1 = ReferenceEmitter.Address("act", ((2 * v) + 1) * activation.TypeSize);
-                        writer
-                            .Line($"var y{v} = Simd.Join(Vector256.Load((sbyte*)({ReferenceEmitter.Address(a0, aq)})), Vector256.Load((sbyte*)({ReferenceEmitter.Address(a1, aq)})));")
-                            .Line($"var s{v} = Vector512.Create(Vector256.Create(d * {ReferenceEmitter.ScalarField(scale, a0)}), Vector256.Create(d * {ReferenceEmitter.ScalarField(scale, a1)}));")
-                            .Line($"acc = Simd.MultiplyAdd(Vector512.ConvertToSingle(Simd.DotI8({w}, y{v})), s{v}, acc);");
-                    }
-                    else if (width == Width.V256)
-                    {
-                        var a = ReferenceEmitter.Address("act", v * activation.TypeSize);
-                        writer
-                            .Line($"var y{v} = Vector256.Load((sbyte*)({ReferenceEmitter.Address(a, aq)}));")
-                            .Line($"acc = Simd.MultiplyAdd(Vector256.ConvertToSingle(Simd.DotI8({w}, y{v})), Vector256.Create(d * {ReferenceEmitter.ScalarField(scale, a)}), acc);");
-                    }
-                    else if (v % 2 == 1)
-                    {
-                        // Two halves of one chunk, one activation block.
-                        var a = ReferenceEmitter.Address("act", (v / 2) * activation.TypeSize);
-                        writer
-                            .Line($"var y{v - 1} = Vector128.Load((sbyte*)({ReferenceEmitter.Address(a, aq)}));")
-                            .Line($"var y{v} = Vector128.Load((sbyte*)({ReferenceEmitter.Address(a, aq + 16)}));")
-                            .Line($"var p{v} = Simd.DotI8(w{v - 1}, y{v - 1}) + Simd.DotI8({w}, y{v});")
-                            .Line($"acc = Simd.MultiplyAdd(Vector128.ConvertToSingle(p{v}), Vector128.Create(d * {ReferenceEmitter.ScalarField(scale, a)}), acc);");
-                    }
+                    var a0 = ReferenceEmitter.Address("act", 2 * v * activation.TypeSize);
+                    var a1 = ReferenceEmitter.Address("act", ((2 * v) + 1) * activation.TypeSize);
+                    writer
+                        .Line($"var y{v} = Simd.Join(Vector256.Load((sbyte*)({ReferenceEmitter.Address(a0, aq)})), Vector256.Load((sbyte*)({ReferenceEmitter.Address(a1, aq)})));")
+                        .Line($"var s{v} = Vector512.Create(Vector256.Create(d * {ReferenceEmitter.ScalarField(scale, a0)}), Vector256.Create(d * {ReferenceEmitter.ScalarField(scale, a1)}));")
+                        .Line($"acc = Simd.MultiplyAdd(Vector512.ConvertToSingle(Simd.DotI8({w}, y{v})), s{v}, acc);");
+                }
+                else if (width == Width.V256)
+                {
+                    var a = ReferenceEmitter.Address("act", v * activation.TypeSize);
+                    writer
+                        .Line($"var y{v} = Vector256.Load((sbyte*)({ReferenceEmitter.Address(a, aq)}));")
+                        .Line($"acc = Simd.MultiplyAdd(Vector256.ConvertToSingle(Simd.DotI8({w}, y{v})), Vector256.Create(d * {ReferenceEmitter.ScalarField(scale, a)}), acc);");
+                }
+                else if (v % 2 == 1)
+                {
+                    // Two halves of one chunk, one activation block.
+                    var a = ReferenceEmitter.Address("act", (v / 2) * activation.TypeSize);
+                    writer
+                        .Line($"var y{v - 1} = Vector128.Load((sbyte*)({ReferenceEmitter.Address(a, aq)}));")
+                        .Line($"var y{v} = Vector128.Load((sbyte*)({ReferenceEmitter.Address(a, aq + 16)}));")
+                        .Line($"var p{v} = Simd.DotI8(w{v - 1}, y{v - 1}) + Simd.DotI8({w}, y{v});")
+                        .Line($"acc = Simd.MultiplyAdd(Vector128.ConvertToSingle(p{v}), Vector128.Create(d * {ReferenceEmitter.ScalarField(scale, a)}), acc);");
                 }
             }
-
-            writer.Line($"return {width.Vec}.Sum(acc);");
-        }
-
-        writer.Line();
+        });
     }
 }

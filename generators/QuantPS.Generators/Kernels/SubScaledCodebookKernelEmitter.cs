@@ -11,7 +11,7 @@ namespace QuantPS.Generators.Kernels;
 /// codebook values with the int8 activations in int32 per sub-block, times the sub-scale, summed per super-block,
 /// then <c>d * d8</c> in float, as ggml's does.
 /// </summary>
-internal sealed class SubScaledCodebookKernelEmitter : KernelFamily
+internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
 {
     private const int Group = 32;
 
@@ -29,36 +29,7 @@ internal sealed class SubScaledCodebookKernelEmitter : KernelFamily
             && quants.Bits == 4 && quants.Order == "SplitHalves32" && model.Codebook.Count == 16;
     }
 
-    public override string? DotProblem(KernelModel model)
-    {
-        var activation = model.Activation!;
-        var quants = activation.Find(FieldKind.Quants);
-        return activation.BlockSize != model.Layout.BlockSize ? $"{activation.Name} has {activation.BlockSize}-value blocks; this dot product needs {model.Layout.BlockSize}"
-            : quants is not { Bits: 8, Signed: true, Order: "Sequential" } ? $"{activation.Name} does not hold signed 8-bit sequential quants"
-            : activation.Find(FieldKind.Scale) is not { Format: "F32" or "F16" } ? $"{activation.Name} has no F32/F16 scale"
-            : null;
-    }
-
-    public override void EmitWeightKernels(SourceWriter writer, KernelModel model)
-    {
-        writer
-            .Line("/// <summary>Scalar fallback: the reference.</summary>")
-            .Line("public static void DequantizeRowScalar(byte* source, float* destination, long count) => DequantizeReferenceRow(source, destination, count);")
-            .Line();
-        foreach (var width in Width.All)
-        {
-            EmitDequantize(writer, model, width);
-        }
-
-        if (model.HasDot)
-        {
-            EmitDotScalar(writer, model);
-            foreach (var width in Width.All)
-            {
-                EmitDot(writer, model, width);
-            }
-        }
-    }
+    public override string? DotProblem(KernelModel model) => SuperBlockDotProblem(model, needsSums: false);
 
     /// <summary>The int8 codebook values of values <c>first .. first + width.Bytes</c> of the block at <c>blk</c>.</summary>
     private static string EmitWeights(SourceWriter writer, KernelModel model, Width width, int first, string name)
@@ -83,133 +54,83 @@ internal sealed class SubScaledCodebookKernelEmitter : KernelFamily
         return name;
     }
 
-    private static void EmitDequantize(SourceWriter writer, KernelModel model, Width width)
+    protected override void EmitDequantize(SourceWriter writer, KernelModel model, Width width)
     {
         var sub = model.Layout.Find(FieldKind.SubScales)!;
-        writer
-            .Line($"/// <summary>Dequantizes whole super-blocks, {width.Bits}-bit vectors: d * s[j] per sub-block, times the codebook value.</summary>")
-            .Line(Hot)
-            .Line($"public static void DequantizeRow{width.Suffix}(byte* source, float* destination, long count)");
-        using (writer.Braces())
+        var summary = "Dequantizes whole super-blocks, " + Width.Text(width.Bits) + "-bit vectors: d * s[j] per sub-block, times the codebook value.";
+        DequantizeRow(writer, width, summary, () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line("byte* blk = source;").Line("float* y = destination;")
-                .Line("for (long b = 0; b < blocks; b++, blk += TypeSize, y += BlockSize)");
-            using (writer.Braces())
+            // d * s[j] in float first, then times the value: ggml's order of operations.
+            writer.Line($"float d = {ReferenceEmitter.ScaleExpr(model, "blk")};");
+            for (var j = 0; j < sub.Count; j++)
             {
-                // d * s[j] in float first, then times the value: ggml's order of operations.
-                writer.Line($"float d = {ReferenceEmitter.ScaleExpr(model, "blk")};");
-                for (var j = 0; j < sub.Count; j++)
-                {
-                    writer.Line($"var dl{j} = {width.Vec}.Create(d * SubScale({ReferenceEmitter.Address("blk", sub.Offset)}, {Width.Text(j)}));");
-                }
-
-                for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
-                {
-                    var q = EmitWeights(writer, model, width, v * width.Bytes, "q" + Width.Text(v));
-                    writer.Line($"var lo{v} = {width.Vec}.WidenLower({q});").Line($"var hi{v} = {width.Vec}.WidenUpper({q});");
-                    for (var f = 0; f < 4; f++)
-                    {
-                        var first = (v * width.Bytes) + (f * width.Floats);
-                        var half = (f < 2 ? "lo" : "hi") + Width.Text(v);
-                        var widen = f % 2 == 0 ? "WidenLower" : "WidenUpper";
-                        writer.Line($"(dl{first / Group} * {width.Vec}.ConvertToSingle({width.Vec}.{widen}({half}))).Store(y + {Width.Text(first)});");
-                    }
-                }
+                writer.Line($"var dl{j} = {width.Vec}.Create(d * SubScale({ReferenceEmitter.Address("blk", sub.Offset)}, {Width.Text(j)}));");
             }
-        }
 
-        writer.Line();
+            for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
+            {
+                var q = EmitWeights(writer, model, width, v * width.Bytes, "q" + Width.Text(v));
+                StoreWidened(writer, width, v, q, (floats, first) => $"(dl{first / Group} * {floats})");
+            }
+        });
     }
 
-    private static void EmitDotScalar(SourceWriter writer, KernelModel model)
+    protected override void EmitDotScalar(SourceWriter writer, KernelModel model)
     {
         var activation = model.Activation!;
         var sub = model.Layout.Find(FieldKind.SubScales)!;
         var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
-        writer
-            .Line($"/// <summary>Scalar fallback dot product with {activation.Name}: int products per sub-block times its scale, summed per super-block, then scaled.</summary>")
-            .Line(Hot)
-            .Line("public static float DotScalar(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
+        var summary = $"Scalar fallback dot product with {activation.Name}: int products per sub-block times its scale, summed per super-block, then scaled.";
+        DotScalarRow(writer, summary, () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line("float sum = 0f;").Line("for (long b = 0; b < blocks; b++)");
+            SuperBlockPointers(writer, activation, "int sumi = 0;");
+            writer.Line($"for (int j = 0; j < {Width.Text(sub.Count)}; j++)");
             using (writer.Braces())
             {
-                writer
-                    .Line("byte* block = weights + b * TypeSize;")
-                    .Line($"byte* act = activations + b * {Width.Text(activation.TypeSize)};")
-                    .Line($"sbyte* aq = (sbyte*)({ReferenceEmitter.Address("act", activation.Find(FieldKind.Quants)!.Offset)});")
-                    .Line("int sumi = 0;")
-                    .Line($"for (int j = 0; j < {Width.Text(sub.Count)}; j++)");
+                writer.Line("int isum = 0;").Line($"for (int i = j * {Width.Text(Group)}; i < (j + 1) * {Width.Text(Group)}; i++)");
                 using (writer.Braces())
                 {
-                    writer.Line("int isum = 0;").Line($"for (int i = j * {Width.Text(Group)}; i < (j + 1) * {Width.Text(Group)}; i++)");
-                    using (writer.Braces())
-                    {
-                        writer.Line($"isum += {ReferenceEmitter.WeightIntExpr(model, "block", "i")} * aq[i];");
-                    }
-
-                    writer.Line($"sumi += SubScale({ReferenceEmitter.Address("block", sub.Offset)}, j) * isum;");
+                    writer.Line($"isum += {ReferenceEmitter.WeightIntExpr(model, "block", "i")} * aq[i];");
                 }
 
-                writer.Line($"sum += {ReferenceEmitter.ScaleExpr(model, "block")} * {d8} * sumi;");
+                writer.Line($"sumi += SubScale({ReferenceEmitter.Address("block", sub.Offset)}, j) * isum;");
             }
 
-            writer.Line("return sum;");
-        }
-
-        writer.Line();
+            writer.Line($"sum += {ReferenceEmitter.ScaleExpr(model, "block")} * {d8} * sumi;");
+        });
     }
 
-    private static void EmitDot(SourceWriter writer, KernelModel model, Width width)
+    protected override void EmitDot(SourceWriter writer, KernelModel model, Width width)
     {
         var activation = model.Activation!;
         var sub = model.Layout.Find(FieldKind.SubScales)!;
         var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var vectors = model.Layout.BlockSize / width.Bytes;
-        writer
-            .Line($"/// <summary>Dot product with {activation.Name}, whole super-blocks, {width.Bits}-bit vectors: int32 sums per sub-block times its scale, then float.</summary>")
-            .Line(Hot)
-            .Line($"public static float Dot{width.Suffix}(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
+        var summary = $"Dot product with {activation.Name}, whole super-blocks, {width.Bits}-bit vectors: int32 sums per sub-block times its scale, then float.";
+        DotRow(writer, width, summary, activation.TypeSize, () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line($"var acc = {width.Vec}<float>.Zero;")
-                .Line("byte* blk = weights;").Line("byte* act = activations;")
-                .Line($"for (long b = 0; b < blocks; b++, blk += TypeSize, act += {Width.Text(activation.TypeSize)})");
-            using (writer.Braces())
+            var scales = ReferenceEmitter.Address("blk", sub.Offset);
+            for (var j = 0; j < sub.Count; j++)
             {
-                var scales = ReferenceEmitter.Address("blk", sub.Offset);
-                for (var j = 0; j < sub.Count; j++)
-                {
-                    writer.Line($"int ls{j} = SubScale({scales}, {Width.Text(j)});");
-                }
-
-                var products = new List<string>();
-                for (var v = 0; v < vectors; v++)
-                {
-                    var w = EmitWeights(writer, model, width, v * width.Bytes, "w" + Width.Text(v));
-                    var first = v * width.Bytes;
-                    var scale = width == Width.V512
-                        ? $"Vector512.Create(Vector256.Create(ls{first / Group}), Vector256.Create(ls{(first / Group) + 1}))"
-                        : $"{width.Vec}.Create(ls{first / Group})";
-                    writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", aq + first)}));")
-                        .Line($"var p{v} = Simd.DotI8({w}, y{v}) * {scale};");
-                    products.Add("p" + Width.Text(v));
-                }
-
-                writer.Line($"var isum = {TreeSum(products)};");
-                writer.Line($"acc = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(isum), {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")} * {d8}), acc);");
+                writer.Line($"int ls{j} = SubScale({scales}, {Width.Text(j)});");
             }
 
-            writer.Line($"return {width.Vec}.Sum(acc);");
-        }
+            var products = new List<string>();
+            for (var v = 0; v < vectors; v++)
+            {
+                var w = EmitWeights(writer, model, width, v * width.Bytes, "w" + Width.Text(v));
+                var first = v * width.Bytes;
+                var scale = width == Width.V512
+                    ? $"Vector512.Create(Vector256.Create(ls{first / Group}), Vector256.Create(ls{(first / Group) + 1}))"
+                    : $"{width.Vec}.Create(ls{first / Group})";
+                writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", aq + first)}));")
+                    .Line($"var p{v} = Simd.DotI8({w}, y{v}) * {scale};");
+                products.Add("p" + Width.Text(v));
+            }
 
-        writer.Line();
+            writer.Line($"var isum = {TreeSum(products)};");
+            writer.Line($"acc = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(isum), {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")} * {d8}), acc);");
+        });
     }
-
-    /// <summary>A balanced sum, so the adds do not form one long dependency chain.</summary>
-    private static string TreeSum(IReadOnlyList<string> terms) => terms.Count == 1
-        ? terms[0]
-        : $"({TreeSum(terms.Take(terms.Count / 2).ToList())} + {TreeSum(terms.Skip(terms.Count / 2).ToList())})";
 }

@@ -12,7 +12,7 @@ namespace QuantPS.Generators.Kernels;
 /// and the dot product run at the full width. The dot with Q8_K stays in integers per super-block as ggml's does:
 /// unsigned trits times int8 activations, the Offset through Q8_K's per-16 sums, then d * d8 in float.
 /// </summary>
-internal sealed class TritKernelEmitter : KernelFamily
+internal sealed class TritKernelEmitter : BlockKernelFamily
 {
     public override string Name => "Trit";
 
@@ -29,40 +29,9 @@ internal sealed class TritKernelEmitter : KernelFamily
             && model.Offset is <= 0 and >= -127;
     }
 
-    public override string? DotProblem(KernelModel model)
-    {
-        var activation = model.Activation!;
-        var quants = activation.Find(FieldKind.Quants);
-        var sums = activation.Find(FieldKind.GroupSums);
-        return activation.BlockSize != model.Layout.BlockSize ? $"{activation.Name} has {activation.BlockSize}-value blocks; this dot product needs {model.Layout.BlockSize}"
-            : quants is not { Bits: 8, Signed: true, Order: "Sequential" } ? $"{activation.Name} does not hold signed 8-bit sequential quants"
-            : activation.Find(FieldKind.Scale) is not { Format: "F32" or "F16" } ? $"{activation.Name} has no F32/F16 scale"
-            : model.Offset != 0 && (sums is not { Bits: 16, Signed: true } || activation.BlockSize / sums.Count != 16)
-                ? $"the Offset needs {activation.Name}'s int16 sums of each 16 quants ([GroupSums])"
-            : null;
-    }
+    public override string? DotProblem(KernelModel model) => SuperBlockDotProblem(model, needsSums: model.Offset != 0);
 
-    public override void EmitWeightKernels(SourceWriter writer, KernelModel model)
-    {
-        writer
-            .Line("/// <summary>Scalar fallback: the reference.</summary>")
-            .Line("public static void DequantizeRowScalar(byte* source, float* destination, long count) => DequantizeReferenceRow(source, destination, count);")
-            .Line();
-        EmitUnpack(writer, model);
-        foreach (var width in Width.All)
-        {
-            EmitDequantize(writer, model, width);
-        }
-
-        if (model.HasDot)
-        {
-            EmitDotScalar(writer, model);
-            foreach (var width in Width.All)
-            {
-                EmitDot(writer, model, width);
-            }
-        }
-    }
+    protected override void EmitHelpers(SourceWriter writer, KernelModel model) => EmitUnpack(writer, model);
 
     /// <summary><c>UnpackTrits(block, t)</c>: the block's 256 trits into <c>t</c> (16 bytes of slack after them).</summary>
     private static void EmitUnpack(SourceWriter writer, KernelModel model)
@@ -106,89 +75,34 @@ internal sealed class TritKernelEmitter : KernelFamily
         writer.Line();
     }
 
-    private static void EmitDequantize(SourceWriter writer, KernelModel model, Width width)
-    {
-        writer
-            .Line($"/// <summary>Dequantizes whole blocks, {width.Bits}-bit vectors from the unpacked trits: d times (t + Offset).</summary>")
-            .Line(Hot)
-            .Line($"public static void DequantizeRow{width.Suffix}(byte* source, float* destination, long count)");
-        using (writer.Braces())
+    protected override void EmitDequantize(SourceWriter writer, KernelModel model, Width width) => DequantizeRow(
+        writer, width, "Dequantizes whole blocks, " + Width.Text(width.Bits) + "-bit vectors from the unpacked trits: d times (t + Offset).", () =>
         {
-            writer.Line("long blocks = count / BlockSize;").Line("byte* blk = source;").Line("float* y = destination;")
-                .Line("byte* t = stackalloc byte[BlockSize + 16];")
-                .Line("for (long b = 0; b < blocks; b++, blk += TypeSize, y += BlockSize)");
-            using (writer.Braces())
+            writer.Line("UnpackTrits(blk, t);").Line($"var d = {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")});");
+            for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
             {
-                writer.Line("UnpackTrits(blk, t);").Line($"var d = {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")});");
-                for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
-                {
-                    var load = $"{width.Vec}.Load((sbyte*)(t + {Width.Text(v * width.Bytes)}))";
-                    writer.Line($"var q{v} = {(model.Offset == 0 ? load : $"({load} + {width.Vec}.Create((sbyte){Width.Text(model.Offset)}))")};");
-                    writer.Line($"var lo{v} = {width.Vec}.WidenLower(q{v});").Line($"var hi{v} = {width.Vec}.WidenUpper(q{v});");
-                    for (var f = 0; f < 4; f++)
-                    {
-                        var first = (v * width.Bytes) + (f * width.Floats);
-                        var half = (f < 2 ? "lo" : "hi") + Width.Text(v);
-                        var widen = f % 2 == 0 ? "WidenLower" : "WidenUpper";
-                        writer.Line($"({width.Vec}.ConvertToSingle({width.Vec}.{widen}({half})) * d).Store(y + {Width.Text(first)});");
-                    }
-                }
+                var load = $"{width.Vec}.Load((sbyte*)(t + {Width.Text(v * width.Bytes)}))";
+                writer.Line($"var q{v} = {(model.Offset == 0 ? load : $"({load} + {width.Vec}.Create((sbyte){Width.Text(model.Offset)}))")};");
+                StoreWidened(writer, width, v, "q" + Width.Text(v), (floats, _) => $"({floats} * d)");
             }
-        }
+        },
+        "byte* t = stackalloc byte[BlockSize + 16];");
 
-        writer.Line();
-    }
+    protected override void EmitDotScalar(SourceWriter writer, KernelModel model) => EmitWholeBlockDotScalar(writer, model);
 
-    private static void EmitDotScalar(SourceWriter writer, KernelModel model)
-    {
-        var activation = model.Activation!;
-        var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
-        writer
-            .Line($"/// <summary>Scalar fallback dot product with {activation.Name}: int products summed per super-block, then scaled.</summary>")
-            .Line(Hot)
-            .Line("public static float DotScalar(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
-        {
-            writer.Line("long blocks = count / BlockSize;").Line("float sum = 0f;").Line("for (long b = 0; b < blocks; b++)");
-            using (writer.Braces())
-            {
-                writer
-                    .Line("byte* block = weights + b * TypeSize;")
-                    .Line($"byte* act = activations + b * {Width.Text(activation.TypeSize)};")
-                    .Line($"sbyte* aq = (sbyte*)({ReferenceEmitter.Address("act", activation.Find(FieldKind.Quants)!.Offset)});")
-                    .Line("int isum = 0;")
-                    .Line("for (int i = 0; i < BlockSize; i++)");
-                using (writer.Braces())
-                {
-                    writer.Line($"isum += {ReferenceEmitter.WeightIntExpr(model, "block", "i")} * aq[i];");
-                }
-
-                writer.Line($"sum += {ReferenceEmitter.ScaleExpr(model, "block")} * {d8} * isum;");
-            }
-
-            writer.Line("return sum;");
-        }
-
-        writer.Line();
-    }
-
-    private static void EmitDot(SourceWriter writer, KernelModel model, Width width)
+    protected override void EmitDot(SourceWriter writer, KernelModel model, Width width)
     {
         var activation = model.Activation!;
         var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var vectors = model.Layout.BlockSize / width.Bytes;
-        writer
-            .Line($"/// <summary>Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per block, then float.</summary>")
-            .Line(Hot)
-            .Line($"public static float Dot{width.Suffix}(long count, byte* weights, byte* activations)");
-        using (writer.Braces())
-        {
-            writer.Line("long blocks = count / BlockSize;").Line($"var acc = {width.Vec}<float>.Zero;")
-                .Line("byte* blk = weights;").Line("byte* act = activations;")
-                .Line("byte* t = stackalloc byte[BlockSize + 16];")
-                .Line($"for (long b = 0; b < blocks; b++, blk += TypeSize, act += {Width.Text(activation.TypeSize)})");
-            using (writer.Braces())
+        var summary = $"Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per block, then float.";
+        DotRow(
+            writer,
+            width,
+            summary,
+            activation.TypeSize,
+            () =>
             {
                 writer.Line("UnpackTrits(blk, t);");
                 var products = new List<string>();
@@ -202,28 +116,11 @@ internal sealed class TritKernelEmitter : KernelFamily
                 writer.Line($"var isum = {TreeSum(products)};");
                 if (model.Offset != 0)
                 {
-                    var sums = ReferenceEmitter.Address("act", activation.Find(FieldKind.GroupSums)!.Offset);
-                    var ones = "Vector128.Create((short)1)";
-                    var corr = width == Width.V128
-                        ? $"Simd.MultiplyAddPairs(Vector128.Load((short*)({sums})), {ones}) + Simd.MultiplyAddPairs(Vector128.Load((short*)({sums} + 16)), {ones})"
-                        : $"Simd.MultiplyAddPairs(Vector256.Load((short*)({sums})), Vector256.Create((short)1))";
-                    writer.Line($"var corr = {corr};");
-                    var magnitude = -model.Offset;
-                    var term = magnitude == 1 ? "corr" : $"(corr * {(width == Width.V128 ? "Vector128" : "Vector256")}.Create({Width.Text(magnitude)}))";
-                    writer.Line($"isum -= {(width == Width.V512 ? term + ".ToVector512()" : term)};");
+                    EmitOffsetCorrection(writer, model, width);
                 }
 
                 writer.Line($"acc = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(isum), {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")} * {d8}), acc);");
-            }
-
-            writer.Line($"return {width.Vec}.Sum(acc);");
-        }
-
-        writer.Line();
+            },
+            "byte* t = stackalloc byte[BlockSize + 16];");
     }
-
-    /// <summary>A balanced sum, so the adds do not form one long dependency chain.</summary>
-    private static string TreeSum(IReadOnlyList<string> terms) => terms.Count == 1
-        ? terms[0]
-        : $"({TreeSum(terms.Take(terms.Count / 2).ToList())} + {TreeSum(terms.Skip(terms.Count / 2).ToList())})";
 }

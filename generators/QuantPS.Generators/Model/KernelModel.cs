@@ -1,3 +1,5 @@
+using System.Linq;
+
 namespace QuantPS.Generators.Model;
 
 /// <summary>
@@ -11,7 +13,55 @@ internal sealed record KernelSpec(
     string? Activation,
     LocationInfo? ActivationLocation,
     string? QuantizerRule,
-    LocationInfo? QuantizerLocation);
+    LocationInfo? QuantizerLocation)
+{
+    /// <summary><c>[Reconstruct(Multiplier = ...)]</c> (grid scheme).</summary>
+    public double Multiplier { get; init; } = 1.0;
+
+    /// <summary><c>[Reconstruct(Delta = ...)]</c> (grid scheme).</summary>
+    public double Delta { get; init; }
+
+    /// <summary>The <c>[Bits]</c> parts, in declaration order.</summary>
+    public EquatableArray<BitsSpec> Bits { get; init; } = EquatableArray<BitsSpec>.Empty;
+}
+
+/// <summary>One <c>[Bits]</c> as declared: which part it reads, from which field by name.</summary>
+internal sealed record BitsSpec(string Role, string Field, int Bits, int Start, int Step, int Run, int RunStep, int Per, string? Table, LocationInfo? Location);
+
+/// <summary>One <c>[Grid]</c> table.</summary>
+internal sealed record GridTableModel(string Name, int ValuesPerEntry, bool Signed, EquatableArray<ulong> Entries, LocationInfo? Location);
+
+/// <summary>
+/// A <c>[Bits]</c> part resolved for kernels: item n is <c>Bits</c> bits at block bit
+/// <c>Start + (n / Run) * RunStep + (n % Run) * Step</c>; it covers <c>Per</c> values.
+/// </summary>
+internal sealed record BitSlice(string Role, int Start, int Bits, int Step, int Run, int RunStep, int Per, int Count)
+{
+    public int Position(int n) => Start + ((n / Run) * RunStep) + ((n % Run) * Step);
+}
+
+/// <summary>
+/// The checked grid description of a <c>ValueScheme.Grid</c> type: the grid's bytes (value j of entry e at byte
+/// <c>e * ValuesPerEntry + j</c>), the sign table's masks where patterns are used, the parts, and the power-of-two
+/// factors: <c>x = d * (2 s + 1) * 2^Log2Multiplier * sign * (g + deltaSign * 2^Log2Delta)</c>.
+/// </summary>
+internal sealed record GridModel(
+    EquatableArray<byte> Grid,
+    int ValuesPerEntry,
+    bool Signed,
+    EquatableArray<byte> SignMasks,
+    EquatableArray<BitSlice> Slices,
+    int Log2Multiplier,
+    bool HasDelta,
+    int Log2Delta)
+{
+    public EquatableArray<BitSlice> Of(string role) => Slices.Where(slice => slice.Role == role).ToEquatableArray();
+
+    public BitSlice? One(string role) => Slices.FirstOrDefault(slice => slice.Role == role);
+
+    /// <summary>Weights as the integer kernels use them: <c>g / delta ± 1</c> with a delta, else <c>± g</c>; scaled back by this power of two.</summary>
+    public int WeightLog2 => Log2Multiplier + (HasDelta ? Log2Delta : 0);
+}
 
 /// <summary>One <c>[Codebook]</c> entry.</summary>
 internal sealed record CodebookModel(string Name, EquatableArray<int> Values, double Multiplier, LocationInfo? Location);
@@ -66,6 +116,9 @@ internal sealed record KernelModel(
     string? WeightFamily,
     string? QuantizerFamily)
 {
+    /// <summary>The grid description of a <c>ValueScheme.Grid</c> type; null for the others.</summary>
+    public GridModel? Grid { get; init; }
+
     public string ClassName => Name + "Kernels";
 
     public bool HasDequantize => WeightFamily is not null;

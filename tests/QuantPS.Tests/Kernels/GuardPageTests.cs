@@ -85,6 +85,18 @@ public sealed unsafe class GuardPageTests
                 continue;
             }
 
+            // IQ1_M has no scale field: the F16 bits are the top nibbles of its four Scales words (from byte 48).
+            if (type == GgmlType.IQ1_M)
+            {
+                var words = (ushort*)(block + 48);
+                for (var k = 0; k < 4; k++)
+                {
+                    words[k] = (ushort)((words[k] & 0x0FFF) | (((0x3C00 >> (4 * k)) & 0xF) << 12));
+                }
+
+                continue;
+            }
+
             // UE4M3 scales have no NaN or infinity (0x7F reads as 0): any bytes are finite.
             if (type == GgmlType.NVFP4)
             {

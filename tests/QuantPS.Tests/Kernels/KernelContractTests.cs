@@ -24,13 +24,14 @@ public sealed class KernelContractTests
     }
 
     [Fact]
-    public void The_types_of_this_pass_have_kernels_and_the_rest_wait_for_theirs()
+    public void Every_weight_type_has_kernels()
     {
         var weights = new[]
         {
             GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0, GgmlType.Q8_1,
             GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K,
             GgmlType.TQ2_0, GgmlType.Q1_0, GgmlType.Q2_0, GgmlType.IQ4_XS, GgmlType.NVFP4, GgmlType.TQ1_0,
+            GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M,
         };
         foreach (var info in GgmlTypeTraits.All)
         {
@@ -46,6 +47,10 @@ public sealed class KernelContractTests
         Assert.Null(q8k.Dot);
         Assert.Equal(GgmlType.Q8_1, GgmlTypeTraits.Get(GgmlType.Q8_1).ActivationType);
         Assert.Equal(GgmlType.Q8_K, GgmlTypeTraits.Get(GgmlType.Q4_K).ActivationType);
-        Assert.Equal(GgmlType.IQ2_XXS, GgmlTypeTraits.Get(GgmlType.IQ2_XXS).ActivationType); // no kernels yet: its own type
+        foreach (var grid in new[] { GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M })
+        {
+            Assert.Equal(GgmlType.Q8_K, GgmlTypeTraits.Get(grid).ActivationType);
+            Assert.NotNull(GgmlTypeTraits.Get(grid).Dot);
+        }
     }
 }

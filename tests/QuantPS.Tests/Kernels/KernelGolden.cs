@@ -14,7 +14,7 @@ internal static class KernelGolden
     public static readonly string[] WeightTypes =
     {
         "f16", "bf16", "q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "iq4_nl", "mxfp4", "q2_K", "q3_K", "q4_K", "q5_K", "q6_K", "tq2_0",
-        "q1_0", "q2_0", "iq4_xs", "nvfp4", "tq1_0",
+        "q1_0", "q2_0", "iq4_xs", "nvfp4", "tq1_0", "iq2_xxs", "iq2_xs", "iq2_s", "iq3_xxs", "iq3_s", "iq1_s", "iq1_m",
     };
 
     /// <summary>Every type whose kernels this pass generates (F32 has no golden folder).</summary>
@@ -24,13 +24,22 @@ internal static class KernelGolden
         GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.Q8_K,
         GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.TQ2_0,
         GgmlType.Q1_0, GgmlType.Q2_0, GgmlType.IQ4_XS, GgmlType.NVFP4, GgmlType.TQ1_0,
+        GgmlType.IQ2_XXS, GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M,
     };
 
     public static GgmlTypeInfo Info(string ggmlName) =>
         GgmlTypeTraits.TryParse(ggmlName, out var info) ? info : throw new ArgumentException("unknown type " + ggmlName);
 
-    /// <summary>The golden variants of a type: F16/BF16 are converted, not quantized, so they have no q_imatrix.</summary>
-    public static string[] GoldenVariants(string ggmlName) => ggmlName is "f16" or "bf16" ? new[] { "q" } : new[] { "q", "q_imatrix" };
+    /// <summary>
+    /// The golden variants of a type: F16/BF16 are converted, not quantized, so they have no q_imatrix; IQ2_XXS, IQ2_XS and
+    /// IQ1_S require an importance matrix (ggml_quantize_requires_imatrix), so they have only q_imatrix.
+    /// </summary>
+    public static string[] GoldenVariants(string ggmlName) => ggmlName switch
+    {
+        "f16" or "bf16" => new[] { "q" },
+        "iq2_xxs" or "iq2_xs" or "iq1_s" => new[] { "q_imatrix" },
+        _ => new[] { "q", "q_imatrix" },
+    };
 
     /// <summary>"q" and, where the type has one, "q_imatrix".</summary>
     public static IEnumerable<string> Variants(string ggmlName) =>

@@ -36,6 +36,13 @@ public enum ValueScheme
     /// codebook entry named on the quants (IQ4_XS); or, with UE4M3 sub-scales and no block scale, <c>x = s[j] * codebook[q]</c> (NVFP4).
     /// </summary>
     SubScaledCodebook,
+
+    /// <summary>
+    /// The i-quant grids: <c>x = d * (2 s[j] + 1) * Multiplier * sign * (g + Delta * deltaSign)</c>, with <c>g</c> value
+    /// <c>i % n</c> of the <c>[Grid]</c> entry an index selects, every part read by a <see cref="BitsAttribute"/>
+    /// (IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_S, IQ1_M).
+    /// </summary>
+    Grid,
 }
 
 /// <summary>Which bits of a packed field belong to value <c>i</c>.</summary>
@@ -119,6 +126,12 @@ public sealed class ReconstructAttribute(ValueScheme scheme) : Attribute
 
     /// <summary>Added to the decoded integer quant before scaling (-8 for Q4_0, -16 for Q5_0).</summary>
     public int Offset { get; set; }
+
+    /// <summary><see cref="ValueScheme.Grid"/>: a power of two folded into the scale (ggml's 0.25 in <c>(0.5 + s) * 0.25</c> is 0.125 of 2s + 1).</summary>
+    public double Multiplier { get; set; } = 1.0;
+
+    /// <summary><see cref="ValueScheme.Grid"/>: the shift added to every grid value, its sign read by a <see cref="BitRole.DeltaSign"/> (IQ1's 0.125); 0 for none.</summary>
+    public double Delta { get; set; }
 }
 
 /// <summary>
