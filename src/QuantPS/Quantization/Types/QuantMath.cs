@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using QuantPS.Kernels;
 
 namespace QuantPS.Quantization.Types;
@@ -172,6 +173,11 @@ internal static class QuantMath
         {
             theMin = -min;
             return scale;
+        }
+
+        if (Vector.IsHardwareAccelerated && n <= CandidateLanes.MaxValues)
+        {
+            return CandidateLanes.SearchQkx(n, nmax, x, weights, levels, out theMin, min, max, sumW, sumX, scale, bestError, rmin, rdelta, nstep, useMad);
         }
 
         for (int step = 0; step <= nstep; ++step)

@@ -1,0 +1,117 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace QuantPS.Quantization.Types;
+
+/// <summary>
+/// The candidate-scale loop of ggml's scale search <see cref="QuantMath.MakeQkx"/> with one SIMD lane per candidate.
+/// Why it lives here and not in the kernel generator: it is not a block-format kernel but ggml's
+/// exact-order scale search. Each lane runs one candidate's sums over the values in the scalar
+/// order (lane-wise IEEE add/mul equal the scalar ones, no FMA), so the sums, errors and the
+/// winner (chosen sequentially, strict &lt;, first wins) are bit-for-bit those of the scalar loop.
+/// make_qkx's loop is not candidate-independent: a winner replaces the offset (min) that later
+/// candidates quantize against. So candidates are evaluated against the current
+/// offset, a vector at a time, and when a winner changes it the search resumes right after it.
+/// </summary>
+[SkipLocalsInit]
+internal static class CandidateLanes
+{
+    /// <summary>Longest group the search handles (its levels are kept per lane).</summary>
+    public const int MaxValues = 32;
+
+    public static float SearchQkx(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights, Span<byte> levels,
+        out float theMin, float min, float max, float sumW, float sumX, float scale, float bestError,
+        float rmin, float rdelta, int nstep, bool useMad)
+    {
+        bool hasWeights = !weights.IsEmpty;
+        Span<float> w = stackalloc float[n];
+        for (int i = 0; i < n; ++i)
+        {
+            w[i] = hasWeights ? weights[i] : x[i] * x[i];
+        }
+
+        int lanes = Vector<float>.Count;
+        Span<float> iscales = stackalloc float[lanes];
+        Span<Vector<float>> laneLevels = stackalloc Vector<float>[n];
+        var sumWv = new Vector<float>(sumW);
+        var sumXv = new Vector<float>(sumX);
+        int first = 0;
+        while (first <= nstep)
+        {
+            // The next vector of candidates, against the current offset (lanes past nstep are padding).
+            for (int k = 0; k < lanes; ++k)
+            {
+                int step = first + k;
+                iscales[k] = (rmin + rdelta * step + nmax) / (max - min);
+            }
+
+            var iscale = new Vector<float>(iscales);
+            var sumL = Vector<float>.Zero;
+            var sumL2 = Vector<float>.Zero;
+            var sumXL = Vector<float>.Zero;
+            for (int i = 0; i < n; ++i)
+            {
+                var l = Vector.ConvertToSingle(Levels(iscale, new Vector<float>(x[i] - min), nmax));
+                laneLevels[i] = l;
+                var wl = new Vector<float>(w[i]) * l;
+                sumL += wl;
+                sumL2 += wl * l;
+                sumXL += wl * new Vector<float>(x[i]);
+            }
+
+            var det = sumWv * sumL2 - sumL * sumL;
+            var thisScale = (sumWv * sumXL - sumXv * sumL) / det;
+            var thisMin = (sumL2 * sumXv - sumL * sumXL) / det;
+            var positive = Vector.GreaterThan(thisMin, Vector<float>.Zero);
+            thisMin = Vector.ConditionalSelect(positive, Vector<float>.Zero, thisMin);
+            thisScale = Vector.ConditionalSelect(positive, sumXL / sumL2, thisScale);
+
+            var error = Vector<float>.Zero;
+            for (int i = 0; i < n; ++i)
+            {
+                var diff = thisScale * laneLevels[i] + thisMin - new Vector<float>(x[i]);
+                diff = useMad ? Vector.Abs(diff) : diff * diff;
+                error += new Vector<float>(w[i]) * diff;
+            }
+
+            // ggml's sequential choice: strict <, the first of equals wins.
+            int next = first + lanes;
+            int count = Math.Min(lanes, nstep + 1 - first);
+            for (int k = 0; k < count; ++k)
+            {
+                if (!(det[k] > 0) || !(error[k] < bestError))
+                {
+                    continue;
+                }
+
+                for (int i = 0; i < n; ++i)
+                {
+                    levels[i] = (byte)laneLevels[i][k];
+                }
+
+                bestError = error[k];
+                scale = thisScale[k];
+                bool offsetChanged = BitConverter.SingleToInt32Bits(thisMin[k]) != BitConverter.SingleToInt32Bits(min);
+                min = thisMin[k];
+                if (offsetChanged)
+                {
+                    next = first + k + 1;
+                    break;
+                }
+            }
+
+            first = next;
+        }
+
+        theMin = -min;
+        return scale;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<int> Levels(Vector<float> iscale, Vector<float> shifted, int nmax)
+    {
+        var biased = iscale * shifted + new Vector<float>(12582912f);
+        var l = (Vector.AsVectorInt32(biased) & new Vector<int>(0x007FFFFF)) - new Vector<int>(0x00400000);
+        return Vector.Max(Vector<int>.Zero, Vector.Min(new Vector<int>(nmax), l));
+    }
+}
