@@ -4,7 +4,8 @@ using System.Runtime.CompilerServices;
 namespace QuantPS.Quantization.Types;
 
 /// <summary>
-/// The candidate-scale loop of ggml's scale search <see cref="QuantMath.MakeQkx"/> with one SIMD lane per candidate.
+/// The candidate-scale loops of ggml's scale searches (<see cref="QuantMath.MakeQkx"/>,
+/// <see cref="QuantMath.MakeQx"/>) with one SIMD lane per candidate.
 /// Why it lives here and not in the kernel generator: it is not a block-format kernel but ggml's
 /// exact-order scale search. Each lane runs one candidate's sums over the values in the scalar
 /// order (lane-wise IEEE add/mul equal the scalar ones, no FMA), so the sums, errors and the
@@ -105,6 +106,70 @@ internal static class CandidateLanes
 
         theMin = -min;
         return scale;
+    }
+
+    /// <summary>
+    /// The ±0.1·step loop of <see cref="QuantMath.MakeQx"/>: its 18 candidates are independent
+    /// (only the best-so-far moves), so all their sums are laned, then chosen in step order.
+    /// </summary>
+    public static float SearchQx(int n, int nmax, float max, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+        Span<sbyte> levels, float scale, float best)
+    {
+        const int Candidates = 18;
+        int lanes = Vector<float>.Count;
+        int padded = (Candidates + lanes - 1) / lanes * lanes;
+        Span<float> iscales = stackalloc float[padded];
+        Span<float> sumLX = stackalloc float[padded];
+        Span<float> sumL2 = stackalloc float[padded];
+        for (int k = 0; k < padded; ++k)
+        {
+            iscales[k] = -(nmax + 0.1f * QxStep(Math.Min(k, Candidates - 1))) / max;
+        }
+
+        for (int c = 0; c < padded; c += lanes)
+        {
+            var iscale = new Vector<float>(iscales[c..]);
+            var lx = Vector<float>.Zero;
+            var l2 = Vector<float>.Zero;
+            for (int i = 0; i < n; ++i)
+            {
+                var l = Vector.ConvertToSingle(SymmetricLevels(iscale * new Vector<float>(x[i]), nmax));
+                var wi = new Vector<float>(w[i]);
+                lx += wi * new Vector<float>(x[i]) * l;
+                l2 += wi * l * l;
+            }
+
+            lx.CopyTo(sumLX[c..]);
+            l2.CopyTo(sumL2[c..]);
+        }
+
+        for (int k = 0; k < Candidates; ++k)
+        {
+            if (sumL2[k] > 0 && sumLX[k] * sumLX[k] > best * sumL2[k])
+            {
+                for (int i = 0; i < n; ++i)
+                {
+                    int l = QuantMath.NearestInt(iscales[k] * x[i]);
+                    levels[i] = (sbyte)(nmax + Math.Max(-nmax, Math.Min(nmax - 1, l)));
+                }
+
+                scale = sumLX[k] / sumL2[k];
+                best = scale * sumLX[k];
+            }
+        }
+
+        return scale;
+    }
+
+    /// <summary>Candidate k's step: -9..-1 then 1..9 (ggml skips step 0, the starting guess).</summary>
+    private static int QxStep(int k) => k < 9 ? k - 9 : k - 8;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<int> SymmetricLevels(Vector<float> scaled, int nmax)
+    {
+        var biased = scaled + new Vector<float>(12582912f);
+        var l = (Vector.AsVectorInt32(biased) & new Vector<int>(0x007FFFFF)) - new Vector<int>(0x00400000);
+        return Vector.Max(new Vector<int>(-nmax), Vector.Min(new Vector<int>(nmax - 1), l));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -80,6 +80,17 @@ internal static class QuantMath
         }
 
         float best = scale * sumlx;
+        if (Vector.IsHardwareAccelerated && n <= CandidateLanes.MaxValues)
+        {
+            Span<float> w = stackalloc float[n];
+            for (int i = 0; i < n; ++i)
+            {
+                w[i] = hasWeights ? weights[i] : RmseWeight(rmseType, x[i]);
+            }
+
+            return CandidateLanes.SearchQx(n, nmax, max, x, w, levels, scale, best);
+        }
+
         for (int step = -9; step <= 9; ++step)
         {
             if (step == 0)
