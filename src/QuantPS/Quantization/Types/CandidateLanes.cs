@@ -5,7 +5,7 @@ namespace QuantPS.Quantization.Types;
 
 /// <summary>
 /// The candidate-scale loops of ggml's scale searches (<see cref="QuantMath.MakeQkx"/>,
-/// <see cref="QuantMath.MakeQx"/>) with one SIMD lane per candidate.
+/// <see cref="QuantMath.MakeQx"/>, the IQ4 block search) with one SIMD lane per candidate.
 /// Why it lives here and not in the kernel generator: it is not a block-format kernel but ggml's
 /// exact-order scale search. Each lane runs one candidate's sums over the values in the scalar
 /// order (lane-wise IEEE add/mul equal the scalar ones, no FMA), so the sums, errors and the
@@ -159,6 +159,78 @@ internal static class CandidateLanes
         }
 
         return scale;
+    }
+
+    /// <summary>
+    /// The ±ntry loop of the IQ4_NL/IQ4_XS block search: candidates are independent (only the
+    /// best-so-far moves), so their sums are laned, then chosen in attempt order.
+    /// </summary>
+    public static float SearchNonLinear(ReadOnlySpan<float> x, ReadOnlySpan<float> w, ReadOnlySpan<sbyte> grid, float max,
+        int ntry, float d, float best)
+    {
+        int candidates = 2 * ntry + 1;
+        int lanes = Vector<float>.Count;
+        int padded = (candidates + lanes - 1) / lanes * lanes;
+        Span<float> ids = stackalloc float[padded];
+        Span<float> sumQX = stackalloc float[padded];
+        Span<float> sumQ2 = stackalloc float[padded];
+        Span<Vector<float>> values = stackalloc Vector<float>[grid.Length];
+        for (int k = 0; k < grid.Length; ++k)
+        {
+            values[k] = new Vector<float>(grid[k]);
+        }
+
+        for (int k = 0; k < padded; ++k)
+        {
+            int attempt = Math.Min(k, candidates - 1) - ntry;
+            ids[k] = (attempt + grid[0]) / max;
+        }
+
+        for (int c = 0; c < padded; c += lanes)
+        {
+            var id = new Vector<float>(ids[c..]);
+            var qx = Vector<float>.Zero;
+            var q2 = Vector<float>.Zero;
+            for (int j = 0; j < x.Length; ++j)
+            {
+                var xj = new Vector<float>(x[j]);
+                var qv = NearestGridValue(values, id * xj);
+                var wj = new Vector<float>(w[j]);
+                qx += wj * qv * xj;
+                q2 += wj * qv * qv;
+            }
+
+            qx.CopyTo(sumQX[c..]);
+            q2.CopyTo(sumQ2[c..]);
+        }
+
+        for (int k = 0; k < candidates; ++k)
+        {
+            if (sumQ2[k] > 0 && sumQX[k] * sumQX[k] > best * sumQ2[k])
+            {
+                d = sumQX[k] / sumQ2[k];
+                best = d * sumQX[k];
+            }
+        }
+
+        return d;
+    }
+
+    // NonLinearQuantizers.BestIndex per lane, returning the grid value: below the largest value
+    // not above v (the binary search's "lo", also for NaN), above the smallest value greater than
+    // v, and the lower one only when strictly closer.
+    private static Vector<float> NearestGridValue(ReadOnlySpan<Vector<float>> values, Vector<float> v)
+    {
+        int last = values.Length - 1;
+        var below = values[0];
+        var above = values[last];
+        for (int k = 0; k <= last; ++k)
+        {
+            below = Vector.ConditionalSelect(Vector.OnesComplement(Vector.LessThan(v, values[k])), values[k], below);
+            above = Vector.ConditionalSelect(Vector.LessThan(v, values[last - k]), values[last - k], above);
+        }
+
+        return Vector.ConditionalSelect(Vector.LessThan(v - below, above - v), below, above);
     }
 
     /// <summary>Candidate k's step: -9..-1 then 1..9 (ggml skips step 0, the starting guess).</summary>
