@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 
 namespace QuantPS.Quantization.Types;
 
@@ -89,26 +90,9 @@ internal static class NonLinearQuantizers
 
             d = sumq2 > 0 ? sumqx / sumq2 : 0f;
             float best = d * sumqx;
-            for (int attempt = -ntry; attempt <= ntry; ++attempt)
-            {
-                id = (attempt + values[0]) / max;
-                sumqx = sumq2 = 0;
-                for (int j = 0; j < blockSize; ++j)
-                {
-                    int l = BestIndex(values, id * xb[j]);
-                    float qv = values[l];
-                    float w = weight[j];
-                    sumqx += w * qv * xb[j];
-                    sumq2 += w * qv * qv;
-                }
-
-                if (sumq2 > 0 && sumqx * sumqx > best * sumq2)
-                {
-                    d = sumqx / sumq2;
-                    best = d * sumqx;
-                }
-            }
-
+            d = Vector.IsHardwareAccelerated
+                ? CandidateLanes.SearchNonLinear(xb, weight, values, max, ntry, d, best)
+                : SearchAttempts(xb, weight, values, max, ntry, d, best);
             scales[ib] = d;
             float absD = MathF.Abs(d);
             if (absD > amaxScale) { amaxScale = absD; maxScale = d; }
@@ -151,6 +135,33 @@ internal static class NonLinearQuantizers
         {
             for (int j = 0; j < 16; ++j) q4[16 * i + j] = (byte)(levels[32 * i + j] | (levels[32 * i + 16 + j] << 4));
         }
+    }
+
+    // The ±ntry scale attempts; the first strictly better one of each is kept.
+    private static float SearchAttempts(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight, ReadOnlySpan<sbyte> values,
+        float max, int ntry, float d, float best)
+    {
+        for (int attempt = -ntry; attempt <= ntry; ++attempt)
+        {
+            float id = (attempt + values[0]) / max;
+            float sumqx = 0, sumq2 = 0;
+            for (int j = 0; j < xb.Length; ++j)
+            {
+                int l = BestIndex(values, id * xb[j]);
+                float qv = values[l];
+                float w = weight[j];
+                sumqx += w * qv * xb[j];
+                sumq2 += w * qv * qv;
+            }
+
+            if (sumq2 > 0 && sumqx * sumqx > best * sumq2)
+            {
+                d = sumqx / sumq2;
+                best = d * sumqx;
+            }
+        }
+
+        return d;
     }
 
     /// <summary>Index of the grid value nearest x (binary search; the lower one wins exact ties only if strictly closer).</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Numerics;
 using QuantPS.Kernels;
 
 namespace QuantPS.Quantization.Types;
@@ -79,6 +80,17 @@ internal static class QuantMath
         }
 
         float best = scale * sumlx;
+        if (Vector.IsHardwareAccelerated && n <= CandidateLanes.MaxValues)
+        {
+            Span<float> w = stackalloc float[n];
+            for (int i = 0; i < n; ++i)
+            {
+                w[i] = hasWeights ? weights[i] : RmseWeight(rmseType, x[i]);
+            }
+
+            return CandidateLanes.SearchQx(n, nmax, max, x, w, levels, scale, best);
+        }
+
         for (int step = -9; step <= 9; ++step)
         {
             if (step == 0)
@@ -172,6 +184,11 @@ internal static class QuantMath
         {
             theMin = -min;
             return scale;
+        }
+
+        if (Vector.IsHardwareAccelerated && n <= CandidateLanes.MaxValues)
+        {
+            return CandidateLanes.SearchQkx(n, nmax, x, weights, levels, out theMin, min, max, sumW, sumX, scale, bestError, rmin, rdelta, nstep, useMad);
         }
 
         for (int step = 0; step <= nstep; ++step)
