@@ -209,26 +209,24 @@ public static class QuantizeJob
         }
     }
 
+    // F16/BF16 rows go through the generated conversion kernel (exact, special values included, tested
+    // against ggml's tables at every width); quantized inputs through the scalar reference dequantizer.
     private static unsafe void Dequantize(GgmlType type, GgmlTypeInfo info, byte* row, Span<float> x)
     {
-        switch (type)
+        fixed (float* y = x)
         {
-            case GgmlType.F32:
+            if (type == GgmlType.F32)
+            {
                 new ReadOnlySpan<float>(row, x.Length).CopyTo(x);
-                break;
-            case GgmlType.F16:
-                for (int i = 0; i < x.Length; i++) x[i] = FloatConversions.HalfToSingle(((ushort*)row)[i]);
-                break;
-            case GgmlType.BF16:
-                for (int i = 0; i < x.Length; i++) x[i] = FloatConversions.BFloat16ToSingle(((ushort*)row)[i]);
-                break;
-            default:
-                fixed (float* y = x)
-                {
-                    info.DequantizeReference!(row, y, x.Length);
-                }
-
-                break;
+            }
+            else if (type is GgmlType.F16 or GgmlType.BF16 && info.Dequantize is { } convert)
+            {
+                convert(row, y, x.Length);
+            }
+            else
+            {
+                info.DequantizeReference!(row, y, x.Length);
+            }
         }
     }
 
