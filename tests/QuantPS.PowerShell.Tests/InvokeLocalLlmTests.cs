@@ -174,20 +174,10 @@ public sealed class InvokeLocalLlmTests(PowerShellSession session) : IClassFixtu
     [InlineData("Close-LlmModel", "Model")]
     public void Cmdlets_have_help_with_synopsis_parameters_and_examples(string command, string expected)
     {
-        var result = session.Run(
-            """
-            [System.Globalization.CultureInfo]::CurrentUICulture = 'en-US'
-            $help = Get-Help $Command -Full
-            $help.Synopsis
-            @($help.examples.example).Count
-            @($help.parameters.parameter | ForEach-Object name) -join ','
-            """,
-            ("Command", command));
-
-        Assert.Empty(result.Errors);
-        Assert.DoesNotContain(command + " ", (string)result.Output[0].BaseObject);
-        Assert.True((int)result.Output[1].BaseObject >= 2, "fewer than two examples");
-        var parameters = ((string)result.Output[2].BaseObject).Split(',');
+        var help = session.Help(command);
+        Assert.DoesNotContain(command + " ", help.Synopsis);
+        Assert.True(help.ExampleCount >= 2, "fewer than two examples");
+        var parameters = help.Parameters;
         Assert.All(expected.Split(','), p => Assert.Contains(p, parameters));
     }
 }

@@ -195,21 +195,11 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
     [InlineData("Test-Gguf")]
     public void Cmdlets_have_help_with_synopsis_parameters_and_examples(string command)
     {
-        var result = session.Run(
-            """
-            [System.Globalization.CultureInfo]::CurrentUICulture = 'en-US'
-            $help = Get-Help $Command -Full
-            $help.Synopsis
-            @($help.examples.example).Count
-            @($help.parameters.parameter | ForEach-Object name) -join ','
-            """,
-            ("Command", command));
-
-        Assert.Empty(result.Errors);
-        var synopsis = (string)result.Output[0].BaseObject;
+        var help = session.Help(command);
+        var synopsis = help.Synopsis;
         Assert.DoesNotContain(command + " ", synopsis); // auto-generated help repeats the syntax as its synopsis
-        Assert.True((int)result.Output[1].BaseObject >= 2, "fewer than two examples");
-        var parameters = ((string)result.Output[2].BaseObject).Split(',');
+        Assert.True(help.ExampleCount >= 2, "fewer than two examples");
+        var parameters = help.Parameters;
         Assert.Contains("Path", parameters);
         Assert.Contains("LiteralPath", parameters);
         Assert.Contains("Uri", parameters);

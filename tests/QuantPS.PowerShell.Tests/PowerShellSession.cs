@@ -91,6 +91,22 @@ public sealed class PowerShellSession : IDisposable
 
     public string TempPath(string fileName) => Path.Combine(TempFolder, fileName);
 
+    /// <summary>A cmdlet's English help as Get-Help -Full gives it: synopsis, example count, parameter names.</summary>
+    public HelpSummary Help(string command)
+    {
+        var result = Run(
+            """
+            [System.Globalization.CultureInfo]::CurrentUICulture = 'en-US'
+            $help = Get-Help $Command -Full
+            $help.Synopsis
+            @($help.examples.example).Count
+            @($help.parameters.parameter | ForEach-Object name) -join ','
+            """,
+            ("Command", command));
+        Assert.Empty(result.Errors);
+        return new HelpSummary((string)result.Output[0].BaseObject, (int)result.Output[1].BaseObject, ((string)result.Output[2].BaseObject).Split(','));
+    }
+
     public void Dispose()
     {
         _runspace.Dispose();
@@ -104,6 +120,9 @@ public sealed class PowerShellSession : IDisposable
         }
     }
 }
+
+/// <summary>The parts of a cmdlet's help the tests check.</summary>
+public sealed record HelpSummary(string Synopsis, int ExampleCount, string[] Parameters);
 
 /// <summary>What a script wrote: its output objects and its non-terminating errors.</summary>
 public sealed record ScriptResult(Collection<PSObject> Output, IReadOnlyList<ErrorRecord> Errors)
