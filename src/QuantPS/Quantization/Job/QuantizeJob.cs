@@ -1,4 +1,4 @@
-using System.Buffers;
+using System.Runtime.ExceptionServices;
 using QuantPS.Gguf;
 using QuantPS.Kernels;
 
@@ -63,11 +63,12 @@ public static class QuantizeJob
                 var output = plan.Outputs[f];
                 var specs = output.Tensors.Select(t => new GgufTensorSpec(t.Name, t.Type, t.Shape)).ToArray();
                 using var writer = GgufWriter.Create(staging[f], output.Metadata, specs);
+                using var overlapped = new OverlappedTensorWriter(writer.WriteTensorData);
                 foreach (var tensor in output.Tensors)
                 {
                     int i = tensorsDone;
                     progress?.Invoke(new QuantizeProgress(i, plan.Tensors.Count, done, total, tensor.Name));
-                    WriteTensor(input, plan, tensor, writer, cancellationToken, n =>
+                    WriteTensor(input, plan, tensor, overlapped, writer, cancellationToken, n =>
                     {
                         done += n;
                         progress?.Invoke(new QuantizeProgress(i, plan.Tensors.Count, done, total, tensor.Name));
@@ -75,6 +76,7 @@ public static class QuantizeJob
                     tensorsDone++;
                 }
 
+                overlapped.Flush();
                 cancellationToken.ThrowIfCancellationRequested();
                 writer.Commit();
             }
@@ -129,7 +131,8 @@ public static class QuantizeJob
         }
     }
 
-    private static unsafe void WriteTensor(GgufModel input, QuantizePlan plan, QuantizePlanTensor tensor, GgufWriter writer, CancellationToken ct, Action<long> wrote)
+    private static unsafe void WriteTensor(GgufModel input, QuantizePlan plan, QuantizePlanTensor tensor,
+        OverlappedTensorWriter overlapped, GgufWriter writer, CancellationToken ct, Action<long> wrote)
     {
         if (tensor.SizeBytes == 0)
         {
@@ -139,6 +142,8 @@ public static class QuantizeJob
         byte* source = input.GetTensorPointer(tensor.Source);
         if (!tensor.IsConverted)
         {
+            // Straight from the mapping: the slices queued before it go first.
+            overlapped.Flush();
             const int Piece = 1 << 24;
             for (long at = 0; at < tensor.SizeBytes; at += Piece)
             {
@@ -163,49 +168,46 @@ public static class QuantizeJob
         // A task handles about 16K values at a time, like llama.cpp's chunking (the bytes do not depend on it).
         int taskRows = Math.Max(1, (32 * 512) / rowLength);
         int threads = plan.Options.Threads > 0 ? plan.Options.Threads : Environment.ProcessorCount;
-        var output = ArrayPool<byte>.Shared.Rent((int)Math.Min(int.MaxValue, sliceRows * outRowBytes));
-        try
+        for (long first = 0; first < rows; first += sliceRows)
         {
-            for (long first = 0; first < rows; first += sliceRows)
+            ct.ThrowIfCancellationRequested();
+            int count = (int)Math.Min(sliceRows, rows - first);
+            int tasks = (count + taskRows - 1) / taskRows;
+            var options = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct };
+            long firstRow = first;
+            int sliceBytes = (int)(count * outRowBytes);
+            var output = overlapped.Rent(sliceBytes);
+            try
             {
-                ct.ThrowIfCancellationRequested();
-                int count = (int)Math.Min(sliceRows, rows - first);
-                int tasks = (count + taskRows - 1) / taskRows;
-                var options = new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = ct };
-                long firstRow = first;
-                try
+                Parallel.For(0, tasks, options, () => new float[(long)taskRows * rowLength], (task, _, values) =>
                 {
-                    Parallel.For(0, tasks, options, () => new float[(long)taskRows * rowLength], (task, _, values) =>
+                    int r0 = task * taskRows, n = Math.Min(taskRows, count - r0);
+                    for (int r = 0; r < n; r++)
                     {
-                        int r0 = task * taskRows, n = Math.Min(taskRows, count - r0);
-                        for (int r = 0; r < n; r++)
-                        {
-                            long row = firstRow + r0 + r;
-                            var x = values.AsSpan(r * rowLength, rowLength);
-                            Dequantize(tensor.SourceType, inInfo, source + row * inRowBytes, x);
-                            var qw = importance is null ? ReadOnlySpan<float>.Empty
-                                : importance.AsSpan((int)(row / rowsPerMatrix * rowLength), rowLength); // one vector per expert
-                            TypeQuantizer.Quantize(tensor.Type, x, rowLength, output.AsSpan((int)((r0 + r) * outRowBytes), (int)outRowBytes), qw);
-                        }
+                        long row = firstRow + r0 + r;
+                        var x = values.AsSpan(r * rowLength, rowLength);
+                        Dequantize(tensor.SourceType, inInfo, source + row * inRowBytes, x);
+                        var qw = importance is null ? ReadOnlySpan<float>.Empty
+                            : importance.AsSpan((int)(row / rowsPerMatrix * rowLength), rowLength); // one vector per expert
+                        TypeQuantizer.Quantize(tensor.Type, x, rowLength, output.AsSpan((int)((r0 + r) * outRowBytes), (int)outRowBytes), qw);
+                    }
 
-                        return values;
-                    }, _ => { });
-                }
-                catch (AggregateException e) when (e.InnerException is QuantizationException q)
-                {
-                    // A quantizer's own refusal (e.g. a lattice search that NaN input defeats) keeps its ErrorId.
-                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(q);
-                }
-
-                writer.WriteTensorData(output.AsSpan(0, (int)(count * outRowBytes)));
-                // Each input byte is read once: letting its pages go keeps memory bounded for models larger than RAM.
-                input.ReleaseTensorPages(tensor.Source, first * inRowBytes, count * inRowBytes);
-                wrote(count * outRowBytes);
+                    return values;
+                }, _ => { });
             }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(output);
+            catch (Exception e)
+            {
+                overlapped.Return(output);
+                // A quantizer's own refusal (e.g. a lattice search that NaN input defeats) keeps its ErrorId.
+                if (e is AggregateException { InnerException: QuantizationException q }) ExceptionDispatchInfo.Throw(q);
+                throw;
+            }
+
+            // Written on the writer's thread while the next slice is computed.
+            overlapped.Submit(output, sliceBytes);
+            // Each input byte is read once: letting its pages go keeps memory bounded for models larger than RAM.
+            input.ReleaseTensorPages(tensor.Source, first * inRowBytes, count * inRowBytes);
+            wrote(sliceBytes);
         }
     }
 
