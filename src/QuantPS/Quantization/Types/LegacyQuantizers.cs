@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace QuantPS.Quantization.Types;
 
@@ -9,24 +12,98 @@ internal static class LegacyQuantizers
 
     public static void Q8_0(ReadOnlySpan<float> x, Span<byte> y)
     {
+        bool lanes = Vector.IsHardwareAccelerated && Qk % Vector<float>.Count == 0;
         for (int ib = 0; ib < x.Length / Qk; ib++)
         {
             var xb = x.Slice(ib * Qk, Qk);
             var block = y.Slice(ib * 34, 34);
-            float amax = 0;
-            for (int j = 0; j < Qk; j++)
+            if (!lanes || !Q8_0Block(xb, block))
             {
-                amax = MathF.Max(amax, MathF.Abs(xb[j]));
-            }
-
-            float d = amax / 127;
-            float id = d != 0 ? 1.0f / d : 0.0f;
-            QuantMath.WriteHalf(block, d);
-            for (int j = 0; j < Qk; j++)
-            {
-                block[2 + j] = (byte)(sbyte)MathF.Round(xb[j] * id, MidpointRounding.AwayFromZero);
+                Q8_0BlockScalar(xb, block);
             }
         }
+    }
+
+    private static void Q8_0BlockScalar(ReadOnlySpan<float> xb, Span<byte> block)
+    {
+        float amax = 0;
+        for (int j = 0; j < Qk; j++)
+        {
+            amax = MathF.Max(amax, MathF.Abs(xb[j]));
+        }
+
+        float d = amax / 127;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        QuantMath.WriteHalf(block, d);
+        for (int j = 0; j < Qk; j++)
+        {
+            block[2 + j] = (byte)(sbyte)MathF.Round(xb[j] * id, MidpointRounding.AwayFromZero);
+        }
+    }
+
+    // The same arithmetic a vector at a time: the products are the scalar IEEE products, and
+    // half-away-from-zero rounding is rebuilt exactly from truncation (q - trunc(q) is exact for
+    // |q| <= 127.x). Quantizing is the CPU half of a Q8_0 conversion, so this halves its time.
+    // A block with NaN or infinity is left to the scalar loop (returns false), whose Max semantics rule.
+    [SkipLocalsInit]
+    private static bool Q8_0Block(ReadOnlySpan<float> xb, Span<byte> block)
+    {
+        int n = Vector<float>.Count;
+        var values = MemoryMarshal.Cast<float, Vector<float>>(xb);
+        var amaxV = Vector<float>.Zero;
+        var finite = Vector<float>.Zero;
+        foreach (var v in values)
+        {
+            amaxV = Vector.Max(amaxV, Vector.Abs(v));
+            finite += v - v; // 0 for every finite value, NaN otherwise
+        }
+
+        if (!Vector.EqualsAll(finite, Vector<float>.Zero))
+        {
+            return false;
+        }
+
+        float amax = 0;
+        for (int k = 0; k < n; k++)
+        {
+            amax = MathF.Max(amax, amaxV[k]);
+        }
+
+        float d = amax / 127;
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        QuantMath.WriteHalf(block, d);
+        var scale = new Vector<float>(id);
+        var half = new Vector<float>(0.5f);
+        Span<Vector<int>> rounded = stackalloc Vector<int>[values.Length];
+        for (int j = 0; j < values.Length; j++)
+        {
+            var q = values[j] * scale;
+            var truncated = Vector.ConvertToInt32(q);
+            var away = Vector.GreaterThanOrEqual(Vector.Abs(q - Vector.ConvertToSingle(truncated)), half);
+            var step = Vector.ConditionalSelect(Vector.LessThan(q, Vector<float>.Zero), new Vector<int>(-1), Vector<int>.One);
+            rounded[j] = truncated + (step & away);
+        }
+
+        StoreNarrowed(rounded, block.Slice(2, Qk));
+        return true;
+    }
+
+    // Values already in sbyte range: narrowing (which truncates) keeps them; int -> short -> sbyte
+    // in whole vectors when 32 values make at least one sbyte vector, lane by lane otherwise.
+    [SkipLocalsInit]
+    private static void StoreNarrowed(ReadOnlySpan<Vector<int>> ints, Span<byte> destination)
+    {
+        if (ints.Length % 4 != 0)
+        {
+            var lanes = MemoryMarshal.Cast<Vector<int>, int>(ints);
+            for (int j = 0; j < lanes.Length; j++) destination[j] = (byte)(sbyte)lanes[j];
+            return;
+        }
+
+        Span<Vector<short>> shorts = stackalloc Vector<short>[ints.Length / 2];
+        for (int j = 0; j < shorts.Length; j++) shorts[j] = Vector.Narrow(ints[2 * j], ints[2 * j + 1]);
+        var bytes = MemoryMarshal.Cast<byte, Vector<sbyte>>(destination);
+        for (int j = 0; j < bytes.Length; j++) bytes[j] = Vector.Narrow(shorts[2 * j], shorts[2 * j + 1]);
     }
 
     public static void Q4_0(ReadOnlySpan<float> x, Span<byte> y, ReadOnlySpan<float> importance)
