@@ -6,8 +6,7 @@ internal static partial class KQuantizers
     public static void Q2_K(ReadOnlySpan<float> row, Span<byte> dst, ReadOnlySpan<float> importance)
     {
         Span<byte> levels = stackalloc byte[QK];
-        Span<byte> aux = stackalloc byte[16];
-        Span<float> weights = stackalloc float[16];
+        Span<float> weights = stackalloc float[QK];
         Span<float> mins = stackalloc float[16];
         Span<float> scales = stackalloc float[16];
         Span<float> sw = stackalloc float[16];
@@ -22,12 +21,11 @@ internal static partial class KQuantizers
             if (importance.IsEmpty)
             {
                 const float q4scale = 15f;
+                for (int l = 0; l < QK; ++l) weights[l] = MathF.Abs(x[l]);
+                SubBlockLanes.MakeQkx(16, 3, x, weights, levels, scales, mins, -0.5f, 0.1f, 15, true);
                 float maxScale = 0, maxMin = 0;
                 for (int j = 0; j < 16; ++j)
                 {
-                    var xs = x.Slice(16 * j, 16);
-                    for (int l = 0; l < 16; ++l) weights[l] = MathF.Abs(xs[l]);
-                    scales[j] = QuantMath.MakeQkx(16, 3, xs, weights, levels.Slice(16 * j, 16), out mins[j], aux, -0.5f, 0.1f, 15, true);
                     if (scales[j] > maxScale) maxScale = scales[j];
                     if (mins[j] > maxMin) maxMin = mins[j];
                 }
@@ -66,10 +64,12 @@ internal static partial class KQuantizers
                 {
                     var xs = x.Slice(16 * j, 16);
                     var q = qwBlock.Slice(16 * j, 16);
-                    for (int l = 0; l < 16; ++l) weights[l] = q[l] * MathF.Sqrt(sigma2 + xs[l] * xs[l]);
-                    for (int l = 0; l < 16; ++l) sw[j] += weights[l];
-                    scales[j] = QuantMath.MakeQkx(16, 3, xs, weights, levels.Slice(16 * j, 16), out mins[j], aux, -0.9f, 0.05f, 36, false);
+                    var wj = weights.Slice(16 * j, 16);
+                    for (int l = 0; l < 16; ++l) wj[l] = q[l] * MathF.Sqrt(sigma2 + xs[l] * xs[l]);
+                    for (int l = 0; l < 16; ++l) sw[j] += wj[l];
                 }
+
+                SubBlockLanes.MakeQkx(16, 3, x, weights, levels, scales, mins, -0.9f, 0.05f, 36, false);
 
                 float dm = KQuantMath.MakeQp(16, 15, scales, ls, sw);
                 float mm = KQuantMath.MakeQp(16, 15, mins, lm, sw);

@@ -18,8 +18,7 @@ internal static partial class KQuantizers
         int nmax = fiveBit ? 31 : 15;
         int blockBytes = fiveBit ? 176 : 144;
         Span<byte> levels = stackalloc byte[QK];
-        Span<byte> aux = stackalloc byte[32];
-        Span<float> weights = stackalloc float[32];
+        Span<float> weights = stackalloc float[QK];
         Span<float> mins = stackalloc float[8];
         Span<float> scales = stackalloc float[8];
         Span<float> sw = stackalloc float[8];
@@ -34,17 +33,13 @@ internal static partial class KQuantizers
             float d, dmin;
             if (importance.IsEmpty)
             {
+                SubBlockLanes.AverageMagnitudeWeights(x, 32, weights);
+
+                if (fiveBit) SubBlockLanes.MakeQkx(32, nmax, x, weights, levels, scales, mins, -0.5f, 0.1f, 15, false);
+                else SubBlockLanes.MakeQkx(32, nmax, x, weights, levels, scales, mins, -1f, 0.1f, 20, false);
                 float maxScale = 0, maxMin = 0;
                 for (int j = 0; j < 8; ++j)
                 {
-                    var xs = x.Slice(32 * j, 32);
-                    float sumX2 = 0;
-                    for (int l = 0; l < 32; ++l) sumX2 += xs[l] * xs[l];
-                    float avX = MathF.Sqrt(sumX2 / 32);
-                    for (int l = 0; l < 32; ++l) weights[l] = avX + MathF.Abs(xs[l]);
-                    scales[j] = fiveBit
-                        ? QuantMath.MakeQkx(32, nmax, xs, weights, levels.Slice(32 * j, 32), out mins[j], aux, -0.5f, 0.1f, 15, false)
-                        : QuantMath.MakeQkx(32, nmax, xs, weights, levels.Slice(32 * j, 32), out mins[j], aux, -1f, 0.1f, 20, false);
                     if (scales[j] > maxScale) maxScale = scales[j];
                     if (mins[j] > maxMin) maxMin = mins[j];
                 }
@@ -70,12 +65,14 @@ internal static partial class KQuantizers
                 {
                     var xs = x.Slice(32 * j, 32);
                     var q = qwBlock.Slice(32 * j, 32);
-                    for (int l = 0; l < 32; ++l) weights[l] = q[l] * MathF.Sqrt(sigma2 + xs[l] * xs[l]);
+                    var wj = weights.Slice(32 * j, 32);
+                    for (int l = 0; l < 32; ++l) wj[l] = q[l] * MathF.Sqrt(sigma2 + xs[l] * xs[l]);
                     float sumW = 0;
-                    for (int l = 0; l < 32; ++l) sumW += weights[l];
+                    for (int l = 0; l < 32; ++l) sumW += wj[l];
                     sw[j] = sumW;
-                    scales[j] = QuantMath.MakeQkx(32, nmax, xs, weights, levels.Slice(32 * j, 32), out mins[j], aux, -0.9f, 0.05f, 36, false);
                 }
+
+                SubBlockLanes.MakeQkx(32, nmax, x, weights, levels, scales, mins, -0.9f, 0.05f, 36, false);
 
                 d = KQuantMath.MakeQp(8, 63, scales, ls, sw);
                 dmin = KQuantMath.MakeQp(8, 63, mins, lm, sw);
@@ -108,12 +105,7 @@ internal static partial class KQuantizers
                     continue;
                 }
 
-                float dm = dminq * m;
-                for (int ii = 0; ii < 32; ++ii)
-                {
-                    int l = QuantMath.NearestInt((x[32 * j + ii] + dm) / ds);
-                    levels[32 * j + ii] = (byte)Math.Max(0, Math.Min(nmax, l));
-                }
+                SubBlockLanes.Requantize(x.Slice(32 * j, 32), dminq * m, ds, nmax, levels.Slice(32 * j, 32));
             }
 
             if (fiveBit)
@@ -126,11 +118,10 @@ internal static partial class KQuantizers
                 {
                     for (int j = 0; j < 32; ++j)
                     {
-                        int l1 = levels[n + j];
-                        if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
-                        int l2 = levels[n + j + 32];
-                        if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
-                        ql[n / 2 + j] = (byte)(l1 | (l2 << 4));
+                        // Branch-free: the fifth bit of each level goes to qh, the low four to ql.
+                        int l1 = levels[n + j], l2 = levels[n + j + 32];
+                        qh[j] |= (byte)(((l1 >> 4) * m1) | ((l2 >> 4) * m2));
+                        ql[n / 2 + j] = (byte)((l1 & 15) | ((l2 & 15) << 4));
                     }
 
                     m1 <<= 2;
