@@ -56,6 +56,9 @@ public sealed unsafe class KvCache : IDisposable
             ?? throw new LlmException(LlmErrorKind.InvalidOption, $"{type} has no converter from F32 in this build.", "KvCacheType");
         SizeBytes = checked(2L * LayerCount * contextLength * RowBytes);
         _memory = (byte*)NativeMemory.AlignedAlloc((nuint)SizeBytes, 64);
+        // Committed now, as llama.cpp clears its cache buffer: the memory a context needs is taken
+        // (and counted) when it is created, not discovered part-way through a long generation.
+        NativeMemory.Clear(_memory, (nuint)SizeBytes);
         GC.AddMemoryPressure(SizeBytes);
     }
 
