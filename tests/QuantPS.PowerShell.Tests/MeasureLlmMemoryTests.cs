@@ -191,7 +191,7 @@ public sealed class MeasureLlmMemoryTests(PowerShellSession session) : IClassFix
         var json = (string)result.Output[1].BaseObject;
         // ConvertTo-Json is not in this Core-only session (the Pester suite runs it); the plan is plain data either way.
         Assert.Contains($"\"GpuLayers\":{plan.GpuLayers}", json, StringComparison.Ordinal);
-        Assert.Contains($"\"Arguments\":\"-ngl {plan.GpuLayers}\"", json, StringComparison.Ordinal);
+        Assert.Contains($"\"Arguments\":\"-c 8192 -ngl {plan.GpuLayers}\"", json, StringComparison.Ordinal);
 
         // The plan's layer count, run as -GpuLayers, fits the budget: one more does not.
         var at = _session.Run("Measure-LlmMemory -Preset llama-3-8b -Type Q4_K_M -ContextLength 8192 -GpuMemory 3GB -GpuLayers $N", ("N", plan.GpuLayers)).Single<LlmMemoryEstimate>();

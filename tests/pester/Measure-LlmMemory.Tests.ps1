@@ -91,7 +91,7 @@ Describe 'Measure-LlmMemory' {
             $plan = Measure-LlmMemory -Preset llama-3-70b -Type Q4_K_M -ContextLength 8192 -MaxGpuLayers -GpuMemory 24GB
             $json = $plan | ConvertTo-Json -Depth 2 | ConvertFrom-Json
             $json.GpuLayers | Should -Be $plan.GpuLayers
-            $json.Arguments | Should -Be "-ngl $($plan.GpuLayers)"
+            $json.Arguments | Should -Be "-c 8192 -ngl $($plan.GpuLayers)"
             $plan.Gpu | Should -BeLessOrEqual (24GB - 1GB)
             (Measure-LlmMemory -Preset llama-3-70b -Type Q4_K_M -ContextLength 8192 -GpuMemory 23GB -GpuLayers ($plan.GpuLayers + 1)).Fits | Should -BeFalse
         }

@@ -34,8 +34,11 @@ public sealed class LlmGpuLayerPlan
     /// <summary>True when the context was left to the model and the fit shortened it (llama.cpp's step 2).</summary>
     public bool ContextReduced { get; init; }
 
-    /// <summary>The llama.cpp arguments for this plan, as llama-fit-params prints them.</summary>
-    public string Arguments => ContextReduced ? $"-c {ContextLength} -ngl {GpuLayers}" : $"-ngl {GpuLayers}";
+    /// <summary>
+    /// The llama.cpp arguments for this plan, as llama-fit-params prints them: the context, and
+    /// -ngl -1 (llama.cpp's "all") when every layer is offloaded, else the layer count.
+    /// </summary>
+    public string Arguments => $"-c {ContextLength} -ngl {(AllLayers ? -1 : GpuLayers)}";
 
     public required LlmMemoryEstimate Estimate { get; init; }
 }

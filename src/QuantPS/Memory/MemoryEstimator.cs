@@ -74,8 +74,8 @@ public static class MemoryEstimator
             layers?.Add(new LlmLayerMemory(il < shape.BlockCount ? $"blk.{il}" : "output", il, gpu ? MemoryDevice.Gpu : MemoryDevice.Cpu, w, lc.KeyBytes, lc.ValueBytes, lc.Cells));
         }
 
-        long compute = ComputeBufferSize.Estimate(shape, perSeq, settings.Parallel, ubatch, fa, settings.KvCacheType == GgmlType.F32);
-        var (computeCpu, computeGpu) = ComputeBufferSize.Split(compute, shape, ubatch, ngl, outputOnGpu);
+        var computeTerms = ComputeBufferSize.Parts(shape, perSeq, settings.Parallel, ubatch, fa, settings.KvCacheType == GgmlType.F32);
+        var (computeCpu, computeGpu) = ComputeBufferSize.Split(computeTerms, shape, ngl);
         long parameters = model.ParameterCount;
         return new LlmMemoryEstimate
         {

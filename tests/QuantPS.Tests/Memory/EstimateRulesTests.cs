@@ -190,7 +190,7 @@ public sealed class EstimateRulesTests
         var big = GpuLayerFit.MaxGpuLayers(model, settings, new MemoryBudget(1L << 40, 24L << 30));
         Assert.True(big.AllLayers);
         Assert.Equal(33, big.GpuLayers);
-        Assert.Equal("-ngl 33", big.Arguments);
+        Assert.Equal($"-c {big.ContextLength} -ngl -1", big.Arguments);
         // An 8 GiB card: 4.6 GiB of weights + 1 GiB of cache + compute fit whole under the 1 GiB margin.
         Assert.Equal(33, GpuLayerFit.MaxGpuLayers(model, settings, new MemoryBudget(1L << 40, 8L << 30)).GpuLayers);
         var four = GpuLayerFit.MaxGpuLayers(model, settings, new MemoryBudget(1L << 40, 4L << 30));
@@ -211,7 +211,7 @@ public sealed class EstimateRulesTests
         Assert.InRange(twelve.ContextLength, 4096, 131071);
         Assert.Equal(0, twelve.ContextLength % 256);
         Assert.True(twelve.Gpu <= target);
-        Assert.Equal($"-c {twelve.ContextLength} -ngl 33", twelve.Arguments);
+        Assert.Equal($"-c {twelve.ContextLength} -ngl -1", twelve.Arguments);
         // Memory is linear in the context, so the interpolated context is the longest that fits (to within one step of 256).
         var longer = MemoryEstimator.Estimate(model, settings with { ContextLength = twelve.ContextLength + 512, GpuLayers = -1 }, new MemoryBudget(1L << 40, 12L << 30));
         Assert.True(longer.Gpu > target);
