@@ -48,17 +48,37 @@ internal sealed unsafe class Attention : IDisposable
 
     private sealed class Scratch : IDisposable
     {
-        public Scratch(int headDim, int contextLength, long queryBytes)
+        public Scratch(int headDim, int group, int contextLength, long queryBytes)
         {
-            var floats = (4L * headDim) + contextLength + TileKeys;
+            var floats = (4L * headDim) + contextLength + TileKeys + (2L * group * headDim) + (2L * group) + (2L * TileKeys * headDim);
             Memory = (byte*)NativeMemory.AlignedAlloc((nuint)((floats * sizeof(float)) + queryBytes + 64), 64);
             Accumulator = (float*)Memory;
             Values = Accumulator + headDim;
             Keys = Values + headDim;
             Query = Keys + headDim;
             Scores = Query + headDim;
-            ConvertedQuery = (byte*)(Scores + contextLength + TileKeys);
+            Accumulators = Scores + contextLength + TileKeys;
+            Queries = Accumulators + ((long)group * headDim);
+            Maxima = Queries + ((long)group * headDim);
+            Sums = Maxima + group;
+            KeyTile = Sums + group;
+            ValueTile = KeyTile + ((long)TileKeys * headDim);
+            ConvertedQuery = (byte*)(ValueTile + ((long)TileKeys * headDim));
         }
+
+        /// <summary>Per head of a GQA group: running V sums, rounded queries, running maxima and sums.</summary>
+        public float* Accumulators { get; }
+
+        public float* Queries { get; }
+
+        public float* Maxima { get; }
+
+        public float* Sums { get; }
+
+        /// <summary>One tile of keys and values widened to floats, shared by the heads of a group.</summary>
+        public float* KeyTile { get; }
+
+        public float* ValueTile { get; }
 
         public byte* Memory { get; private set; }
 
@@ -103,7 +123,7 @@ internal sealed unsafe class Attention : IDisposable
         _scratch = new Scratch[_threads];
         for (var i = 0; i < _threads; i++)
         {
-            _scratch[i] = new Scratch(config.HeadDimension, cache.ContextLength, keyDotType.RowSizeBytes(config.HeadDimension));
+            _scratch[i] = new Scratch(config.HeadDimension, config.HeadCount / config.KvHeadCount, cache.ContextLength, keyDotType.RowSizeBytes(config.HeadDimension));
         }
 
         _runChunk = RunChunk;
@@ -134,37 +154,39 @@ internal sealed unsafe class Attention : IDisposable
         }
     }
 
-    // Chunk c takes every c-th (query, head) pair, so early (short) and late (long) queries are spread evenly.
+    // Chunk c takes every c-th (query, KV head) pair, so early (short) and late (long) queries are spread evenly.
+    // The query heads that share a KV head (grouped-query attention) run together on the F16/F32 flash paths, so
+    // each cached key and value is widened once for the group, not once per head; each head's arithmetic is unchanged.
     private void RunChunk(int chunk)
     {
         var scratch = _scratch[chunk];
         var hd = _config.HeadDimension;
         var width = _config.QueryWidth;
         var group = _config.HeadCount / _config.KvHeadCount;
-        var pairs = _count * _config.HeadCount;
+        var pairs = _count * _config.KvHeadCount;
         for (var pair = chunk; pair < pairs; pair += _chunks)
         {
-            var t = pair / _config.HeadCount;
-            var h = pair - (t * _config.HeadCount);
+            var t = pair / _config.KvHeadCount;
+            var kvHead = pair - (t * _config.KvHeadCount);
             var position = _firstPosition + t;
-            var q = _queries + ((long)t * width) + ((long)h * hd);
-            var o = _output + ((long)t * width) + ((long)h * hd);
-            var headOffset = (h / group) * _cache.HeadBytes;
-            if (!_flash)
+            var q = _queries + ((long)t * width) + ((long)kvHead * group * hd);
+            var o = _output + ((long)t * width) + ((long)kvHead * group * hd);
+            var headOffset = kvHead * _cache.HeadBytes;
+            if (_flash && _tiled)
             {
-                Softmax(scratch, headOffset, q, position, o);
+                TiledGroup(scratch, headOffset, q, group, position, o);
             }
-            else if (_tiled)
+            else if (_flash && _cache.Type == KvCacheType.F16)
             {
-                Tiled(scratch, headOffset, q, position, o);
-            }
-            else if (_cache.Type == KvCacheType.F16)
-            {
-                VectorF16(scratch, headOffset, q, position, o);
+                VectorF16Group(scratch, headOffset, q, group, position, o);
             }
             else
             {
-                VectorF32(scratch, headOffset, q, position, o);
+                for (var g = 0; g < group; g++)
+                {
+                    if (_flash) VectorF32(scratch, headOffset, q + (g * hd), position, o + (g * hd));
+                    else Softmax(scratch, headOffset, q + (g * hd), position, o + (g * hd));
+                }
             }
         }
     }
@@ -245,40 +267,58 @@ internal sealed unsafe class Attention : IDisposable
         }
     }
 
-    // ggml one_chunk with an F16 cache: the V sum lives in F16 and is rounded after each scale and each multiply-add.
-    private void VectorF16(Scratch scratch, long headOffset, float* q, int position, float* output)
+    // ggml one_chunk with an F16 cache, for the heads of one group: the V sum lives in F16 and is rounded after each
+    // scale and each multiply-add. Every head runs its own sequence of ggml's operations; only the widening is shared.
+    private void VectorF16Group(Scratch scratch, long headOffset, float* q, int group, int position, float* output)
     {
         var hd = _config.HeadDimension;
         var scale = _config.AttentionScale;
-        ConvertQuery(scratch, q);
-        var acc = scratch.Accumulator;
-        var v = scratch.Values;
-        new Span<float>(acc, hd).Clear();
-        float s = 0f, m = float.NegativeInfinity;
-        for (var j = 0; j <= position; j++)
+        for (var g = 0; g < group; g++)
         {
-            var score = (float)AttentionMath.DotDouble(Widen(_cache.Key(_layer, j) + headOffset, scratch.Keys), scratch.Query, hd) * scale;
-            var ms = 1f;
-            var vs = 1f;
-            if (score > m)
+            var query = scratch.Queries + (g * hd);
+            for (var d = 0; d < hd; d++)
             {
-                var old = m;
-                m = score;
-                ms = MathF.Exp(old - m);
-                AttentionMath.Scale(acc, ms, hd);
-                HalfRounding.Round(acc, hd);
-            }
-            else
-            {
-                vs = MathF.Exp(score - m);
+                query[d] = HalfRounding.Round(q[(g * hd) + d]);
             }
 
-            AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
-            HalfRounding.Round(acc, hd);
-            s = (s * ms) + vs;
+            new Span<float>(scratch.Accumulators + (g * hd), hd).Clear();
+            scratch.Sums[g] = 0f;
+            scratch.Maxima[g] = float.NegativeInfinity;
         }
 
-        Finish(acc, s, output, hd);
+        for (var j = 0; j <= position; j++)
+        {
+            var key = Widen(_cache.Key(_layer, j) + headOffset, scratch.Keys);
+            var value = Widen(_cache.Value(_layer, j) + headOffset, scratch.Values);
+            for (var g = 0; g < group; g++)
+            {
+                var acc = scratch.Accumulators + (g * hd);
+                var m = scratch.Maxima[g];
+                var score = (float)AttentionMath.DotDouble(key, scratch.Queries + (g * hd), hd) * scale;
+                var ms = 1f;
+                var vs = 1f;
+                if (score > m)
+                {
+                    ms = MathF.Exp(m - score);
+                    scratch.Maxima[g] = score;
+                    AttentionMath.Scale(acc, ms, hd);
+                    HalfRounding.Round(acc, hd);
+                }
+                else
+                {
+                    vs = MathF.Exp(score - m);
+                }
+
+                AttentionMath.MultiplyAdd(acc, value, vs, hd);
+                HalfRounding.Round(acc, hd);
+                scratch.Sums[g] = (scratch.Sums[g] * ms) + vs;
+            }
+        }
+
+        for (var g = 0; g < group; g++)
+        {
+            Finish(scratch.Accumulators + (g * hd), scratch.Sums[g], output + (g * hd), hd);
+        }
     }
 
     // ggml one_chunk with an F32 or quantized cache: V widened to F32, the sum in F32.
@@ -315,54 +355,78 @@ internal sealed unsafe class Attention : IDisposable
         Finish(acc, s, output, hd);
     }
 
-    // ggml's tiled flash attention, one query row at a time (rows are independent there too).
-    private void Tiled(Scratch scratch, long headOffset, float* q, int position, float* output)
+    // ggml's tiled flash attention, one query row at a time (rows are independent there too), for the heads of one
+    // group: each tile of keys and values is widened once and then used by every head in turn.
+    private void TiledGroup(Scratch scratch, long headOffset, float* q, int group, int position, float* output)
     {
         var hd = _config.HeadDimension;
         var scale = _config.AttentionScale;
-        var acc = scratch.Accumulator;
-        var v = scratch.Values;
-        var k = scratch.Keys;
         var scores = scratch.Scores;
-        new Span<float>(acc, hd).Clear();
-        float s = 0f, m = float.NegativeInfinity;
+        var keyRows = stackalloc float*[TileKeys];
+        var valueRows = stackalloc float*[TileKeys];
+        for (var g = 0; g < group; g++)
+        {
+            new Span<float>(scratch.Accumulators + (g * hd), hd).Clear();
+            scratch.Sums[g] = 0f;
+            scratch.Maxima[g] = float.NegativeInfinity;
+        }
+
         var keys = position + 1;
         for (var tile = 0; tile < keys; tile += TileKeys)
         {
             var end = Math.Min(tile + TileKeys, keys);
-            var tileMax = float.NegativeInfinity;
             for (var j = tile; j < end; j++)
             {
-                var score = AttentionMath.Dot(q, Widen(_cache.Key(_layer, j) + headOffset, k), hd) * scale;
-                scores[j] = score;
-                tileMax = MathF.Max(tileMax, score);
+                keyRows[j - tile] = Widen(_cache.Key(_layer, j) + headOffset, scratch.KeyTile + ((j - tile) * hd));
+                valueRows[j - tile] = Widen(_cache.Value(_layer, j) + headOffset, scratch.ValueTile + ((j - tile) * hd));
             }
 
-            var newMax = MathF.Max(m, tileMax);
-            if (newMax > m)
+            for (var g = 0; g < group; g++)
             {
-                var ms = MathF.Exp(m - newMax);
-                AttentionMath.Scale(acc, ms, hd);
-                s *= ms;
-            }
+                var query = q + (g * hd);
+                var acc = scratch.Accumulators + (g * hd);
+                var m = scratch.Maxima[g];
+                var s = scratch.Sums[g];
+                var tileMax = float.NegativeInfinity;
+                for (var j = tile; j < end; j++)
+                {
+                    var score = AttentionMath.Dot(query, keyRows[j - tile], hd) * scale;
+                    scores[j] = score;
+                    tileMax = MathF.Max(tileMax, score);
+                }
 
-            m = newMax;
-            double tileSum = 0;
-            for (var j = tile; j < end; j++)
-            {
-                var e = MathF.Exp(scores[j] - m);
-                scores[j] = e;
-                tileSum += e;
-            }
+                var newMax = MathF.Max(m, tileMax);
+                if (newMax > m)
+                {
+                    var ms = MathF.Exp(m - newMax);
+                    AttentionMath.Scale(acc, ms, hd);
+                    s *= ms;
+                }
 
-            s += (float)tileSum;
-            for (var j = tile; j < end; j++)
-            {
-                AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), scores[j], hd);
+                m = newMax;
+                double tileSum = 0;
+                for (var j = tile; j < end; j++)
+                {
+                    var e = MathF.Exp(scores[j] - m);
+                    scores[j] = e;
+                    tileSum += e;
+                }
+
+                s += (float)tileSum;
+                for (var j = tile; j < end; j++)
+                {
+                    AttentionMath.MultiplyAdd(acc, valueRows[j - tile], scores[j], hd);
+                }
+
+                scratch.Maxima[g] = m;
+                scratch.Sums[g] = s;
             }
         }
 
-        Finish(acc, s, output, hd);
+        for (var g = 0; g < group; g++)
+        {
+            Finish(scratch.Accumulators + (g * hd), scratch.Sums[g], output + (g * hd), hd);
+        }
     }
 
     // llama.cpp without flash attention: KQ matmul, soft_max_ext over the row, then V^T times the weights
