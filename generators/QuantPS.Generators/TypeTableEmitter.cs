@@ -137,7 +137,7 @@ internal static class TypeTableEmitter
             .Line("    /// <summary>Each generated kernel at each <see cref=\"VectorWidth\"/>; null where a type has none.</summary>")
             .Line("    public static class GgmlKernelCatalog")
             .Line("    {");
-        foreach (var (kind, delegateType, flag) in new[] { ("Dequantize", "DequantizeRowKernel", 0), ("Dot", "DotKernel", 1), ("QuantizeActivation", "QuantizeRowKernel", 2) })
+        foreach (var (kind, delegateType, flag) in new[] { ("Dequantize", "DequantizeRowKernel", 0), ("Dot", "DotKernel", 1), ("Dot4", "DotRowsKernel", 1), ("QuantizeActivation", "QuantizeRowKernel", 2) })
         {
             writer
                 .Line($"        public static {delegateType}? {kind}(GgmlType type, VectorWidth width) => type switch")
@@ -172,6 +172,7 @@ internal static class TypeTableEmitter
         if (kernels.HasDot)
         {
             parts.Add("Dot = " + owner + "Dot");
+            parts.Add("Dot4 = " + owner + "Dot4");
         }
 
         if (kernels.HasQuantizer)

@@ -54,6 +54,12 @@ public sealed class GgmlTypeInfo
     /// <summary>Dot product against a row of <see cref="ActivationType"/>, widest width available.</summary>
     public DotKernel? Dot { get; internal init; }
 
+    /// <summary>
+    /// <see cref="Dot"/> against four activation rows at once (equal to four <see cref="Dot"/> calls, bit for bit);
+    /// set wherever <see cref="Dot"/> is. Matrix-matrix products use it to decode each weight block once per four rows.
+    /// </summary>
+    public DotRowsKernel? Dot4 { get; internal init; }
+
     /// <summary>True when this type can be used as matmul weights.</summary>
     public bool HasKernels => Dequantize is not null && Dot is not null;
 

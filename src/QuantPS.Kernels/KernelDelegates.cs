@@ -14,3 +14,10 @@ public unsafe delegate void QuantizeRowKernel(float* source, byte* destination, 
 /// <paramref name="activations"/> in its <see cref="GgmlTypeInfo.ActivationType"/>.
 /// </summary>
 public unsafe delegate float DotKernel(long count, byte* weights, byte* activations);
+
+/// <summary>
+/// The dot product of one weight row with four activation rows (<paramref name="activationStride"/> bytes apart),
+/// into <paramref name="results"/>[0..3]: each result equals <see cref="DotKernel"/> on that row, bit for bit. Families
+/// that can decode a weight block once for all four rows do; the others run the single-row kernel four times.
+/// </summary>
+public unsafe delegate void DotRowsKernel(long count, byte* weights, byte* activations, long activationStride, float* results);

@@ -31,6 +31,12 @@ internal abstract class KernelFamily
     /// <summary>Null when the dot product with <c>model.Activation</c> can be emitted, else why not.</summary>
     public virtual string? DotProblem(KernelModel model) => "this family has no dot products";
 
+    /// <summary>
+    /// True when the family emits its own Dot4 members (one weight row against four activation rows, each
+    /// weight block decoded once); otherwise the class gets Dot4 members that call Dot four times.
+    /// </summary>
+    public virtual bool EmitsDotRows => false;
+
     /// <summary>True when this family emits the activation quantizer of <paramref name="model"/>.</summary>
     public virtual bool EmitsQuantizer(KernelModel model) => false;
 

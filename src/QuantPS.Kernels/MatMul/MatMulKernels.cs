@@ -8,11 +8,12 @@ internal sealed class MatMulKernels
 {
     private static readonly MatMulKernels?[] Cache = new MatMulKernels?[64];
 
-    private MatMulKernels(GgmlTypeInfo weight, GgmlTypeInfo activation, DotKernel dot, QuantizeRowKernel? quantize)
+    private MatMulKernels(GgmlTypeInfo weight, GgmlTypeInfo activation, DotKernel dot, DotRowsKernel dot4, QuantizeRowKernel? quantize)
     {
         Weight = weight;
         Activation = activation;
         Dot = dot;
+        Dot4 = dot4;
         Quantize = quantize;
     }
 
@@ -21,6 +22,9 @@ internal sealed class MatMulKernels
     public GgmlTypeInfo Activation { get; }
 
     public DotKernel Dot { get; }
+
+    /// <summary>One weight row against four activation rows (each result equal to <see cref="Dot"/>'s).</summary>
+    public DotRowsKernel Dot4 { get; }
 
     /// <summary>Null when the activations are F32: the dot then reads the caller's floats directly.</summary>
     public QuantizeRowKernel? Quantize { get; }
@@ -45,7 +49,7 @@ internal sealed class MatMulKernels
             return false;
         }
 
-        if (weight.Dot is not { } dot || !weight.HasKernels)
+        if (weight.Dot is not { } dot || weight.Dot4 is not { } dot4 || !weight.HasKernels)
         {
             kernels = null!;
             reason = $"{weight.Name} has no dot-product kernel yet, so it cannot be used as matmul weights.";
@@ -66,7 +70,7 @@ internal sealed class MatMulKernels
             quantize = q;
         }
 
-        kernels = new MatMulKernels(weight, activation, dot, quantize);
+        kernels = new MatMulKernels(weight, activation, dot, dot4, quantize);
         if (id < Cache.Length)
         {
             Volatile.Write(ref Cache[id], kernels);

@@ -245,7 +245,26 @@ internal sealed unsafe class MatMulRunner : IDisposable
         var n = _n;
         var weightRowBytes = _weightRowBytes;
         var firstRow = _weights + row0 * weightRowBytes;
-        for (var a = act0; a < actEnd; a++)
+        var a = act0;
+        // Four activation rows at a time: the kernel decodes each weight block once for all four.
+        var dot4 = _kernels.Dot4;
+        var four = stackalloc float[4];
+        for (; a + 4 <= actEnd; a += 4)
+        {
+            var activation = _activations + a * _activationRowBytes;
+            var y = _y + a * n;
+            var w = firstRow;
+            for (var row = row0; row < rowEnd; row++, w += weightRowBytes)
+            {
+                dot4(k, w, activation, _activationRowBytes, four);
+                y[row] = four[0];
+                y[n + row] = four[1];
+                y[(2 * n) + row] = four[2];
+                y[(3 * n) + row] = four[3];
+            }
+        }
+
+        for (; a < actEnd; a++)
         {
             var activation = _activations + a * _activationRowBytes;
             var y = _y + a * n;
