@@ -7,6 +7,7 @@ using QuantPS.Benchmarks;
 // Tables:      ... -- report --llama1 llama1.txt --llama2 llama2.txt
 // Quantizing: QUANTPS_LLAMA_QUANTIZE=/path/llama-quantize ... -- --filter '*ModelQuantize*'
 //              ... -- quantize-peak [--types Q4_K_M,Q8_0]   (wall time, peak memory, byte identity)
+// Inference:   QUANTPS_LLAMA_BENCH=/path/llama-bench ... -- llm-bench [--types F16,Q8_0,Q4_K_M] [--reps 2]
 // See docs/BENCHMARKS.md.
 switch (args.FirstOrDefault())
 {
@@ -15,6 +16,12 @@ switch (args.FirstOrDefault())
         break;
     case "quantize-once":
         QuantizeComparison.QuantizeOnce(args);
+        break;
+    case "llm-bench":
+        LlmBenchComparison.Print(args, Console.Out);
+        break;
+    case "llm-bench-once":
+        LlmBenchComparison.Once(args);
         break;
     case "quantize-peak":
         QuantizeComparison.Print(args, Console.Out);
