@@ -53,7 +53,10 @@ internal static class KernelClassEmitter
                 family.EmitWeightKernels(writer, model);
                 if (model.HasDot && !family.EmitsDotRows)
                 {
-                    EmitDotRowsByRow(writer);
+                    foreach (var suffix in new[] { "Scalar", "V128", "V256", "V512" })
+                    {
+                        KernelFamily.EmitDotRowsByRow(writer, suffix);
+                    }
                 }
 
                 if (model.QuantizerFamily is { } quantizerFamily)
@@ -84,27 +87,6 @@ internal static class KernelClassEmitter
         if (model.HasQuantizer)
         {
             Dispatch(writer, "QuantizeRowKernel", "QuantizeActivation", "QuantizeRow");
-        }
-    }
-
-    /// <summary>Dot4 for a family without its own: the single-row dot, four times.</summary>
-    private static void EmitDotRowsByRow(SourceWriter writer)
-    {
-        foreach (var suffix in new[] { "Scalar", "V128", "V256", "V512" })
-        {
-            writer
-                .Line($"/// <summary>Four activation rows: Dot{suffix} on each.</summary>")
-                .Line($"public static void Dot4{suffix}(long count, byte* weights, byte* activations, long activationStride, float* results)");
-            using (writer.Braces())
-            {
-                writer.Line("for (int r = 0; r < 4; r++)");
-                using (writer.Braces())
-                {
-                    writer.Line($"results[r] = Dot{suffix}(count, weights, activations + r * activationStride);");
-                }
-            }
-
-            writer.Line();
         }
     }
 

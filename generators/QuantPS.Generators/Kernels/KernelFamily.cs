@@ -40,6 +40,24 @@ internal abstract class KernelFamily
     /// <summary>True when this family emits the activation quantizer of <paramref name="model"/>.</summary>
     public virtual bool EmitsQuantizer(KernelModel model) => false;
 
+    /// <summary>Dot4{suffix} as Dot{suffix} on each of the four rows (scalar members, and families without their own).</summary>
+    public static void EmitDotRowsByRow(SourceWriter writer, string suffix)
+    {
+        writer
+            .Line($"/// <summary>Four activation rows: Dot{suffix} on each.</summary>")
+            .Line($"public static void Dot4{suffix}(long count, byte* weights, byte* activations, long activationStride, float* results)");
+        using (writer.Braces())
+        {
+            writer.Line("for (int r = 0; r < 4; r++)");
+            using (writer.Braces())
+            {
+                writer.Line($"results[r] = Dot{suffix}(count, weights, activations + r * activationStride);");
+            }
+        }
+
+        writer.Line();
+    }
+
     public virtual void EmitWeightKernels(SourceWriter writer, KernelModel model)
     {
     }
