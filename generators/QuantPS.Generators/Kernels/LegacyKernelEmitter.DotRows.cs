@@ -19,24 +19,13 @@ internal sealed partial class LegacyKernelEmitter
         var activation = model.Activation!;
         var steps = ChunksPerStep(width);
         var withMin = model.Scheme == "ScaledWithMin";
-        var vectors = VectorsPerStep(width);
         writer
             .Line($"/// <summary>Dot{width.Suffix} against four activation rows, each step's weights decoded once.</summary>")
             .Line(Hot)
             .Line($"public static void Dot4{width.Suffix}(long count, byte* weights, byte* activations, long activationStride, float* results)");
         using (writer.Braces())
         {
-            writer.Line($"long chunks = count / {Chunk};");
-            if (model.Scheme == "Codebook")
-            {
-                writer.Line($"var book = Simd.Broadcast{width.Suffix}({(plan.BiasedBook is null ? "Codebook" : "BiasedCodebook.AsSByte()")});");
-            }
-
-            if (plan.Mode == WeightMode.Biased)
-            {
-                writer.Line($"var bias = {width.Vec}.Create((byte){Width.Text(plan.Bias)});");
-            }
-
+            EmitDotSetup(writer, model, plan, width);
             for (var r = 0; r < Rows; r++)
             {
                 writer.Line($"var acc0_{r} = {width.Vec}<float>.Zero;").Line($"var acc1_{r} = {width.Vec}<float>.Zero;");
@@ -55,42 +44,12 @@ internal sealed partial class LegacyKernelEmitter
             {
                 EmitPointers(writer, model, width, "row");
                 var weights = EmitWeights(writer, model, plan, width, forDot: true);
-                var aq = activation.Find(FieldKind.Quants)!.Offset;
                 for (var row = 0; row < Rows; row++)
                 {
                     using (writer.Braces())
                     {
-                        for (var k = 0; k < steps; k++)
-                        {
-                            writer.Line($"byte* a{k} = {ReferenceEmitter.Address("act_" + Width.Text(row), k * activation.TypeSize)};");
-                        }
-
-                        writer.Line($"var ds = {ProductLanes(model.Layout.Find(FieldKind.Scale)!, activation.Find(FieldKind.Scale)!, steps, model)};");
-                        if (withMin)
-                        {
-                            writer.Line($"minAcc_{row} += {ProductLanes(model.Layout.Find(FieldKind.Min)!, activation.Find(FieldKind.Sum)!, steps, null)};");
-                        }
-
-                        var products = new List<string>();
-                        for (var r = 0; r < vectors; r++)
-                        {
-                            writer.Line($"var y{r} = {ByteLoad(width, r, "a", aq, "sbyte")};");
-                            products.Add(plan.Mode switch
-                            {
-                                WeightMode.Biased => $"Simd.DotBiased({weights[r]}, y{r}, bias)",
-                                WeightMode.Unsigned => $"Simd.DotU8({weights[r]}, y{r})",
-                                _ => $"Simd.DotI8({weights[r]}, y{r})",
-                            });
-                        }
-
-                        var perChunk = width == Width.V128 ? 2 : 1;
-                        for (var f = 0; f < vectors / perChunk; f++)
-                        {
-                            var sum = string.Join(" + ", products.Skip(f * perChunk).Take(perChunk));
-                            var k = width == Width.V512 ? 2 * f : f;
-                            var lane = width == Width.V512 ? Lane(width, "ds", k, k + 1) : Lane(width, "ds", k, k);
-                            writer.Line($"acc{f % 2}_{row} = Simd.MultiplyAdd({width.Vec}.ConvertToSingle({sum}), {lane}, acc{f % 2}_{row});");
-                        }
+                        EmitActivationScales(writer, model, width, "act_" + Width.Text(row), $"minAcc_{row}");
+                        EmitProducts(writer, model, plan, width, weights, "_" + Width.Text(row));
                     }
                 }
             }

@@ -195,24 +195,13 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
         var activation = model.Activation!;
         var steps = ChunksPerStep(width);
         var withMin = model.Scheme == "ScaledWithMin";
-        var vectors = VectorsPerStep(width);
         writer
             .Line($"/// <summary>Dot product with {activation.Name}, {Width.Text(steps)} chunks per step, {width.Bits}-bit vectors.</summary>")
             .Line(Hot)
             .Line($"public static float Dot{width.Suffix}(long count, byte* weights, byte* activations)");
         using (writer.Braces())
         {
-            writer.Line($"long chunks = count / {Chunk};");
-            if (model.Scheme == "Codebook")
-            {
-                writer.Line($"var book = Simd.Broadcast{width.Suffix}({(plan.BiasedBook is null ? "Codebook" : "BiasedCodebook.AsSByte()")});");
-            }
-
-            if (plan.Mode == WeightMode.Biased)
-            {
-                writer.Line($"var bias = {width.Vec}.Create((byte){Width.Text(plan.Bias)});");
-            }
-
+            EmitDotSetup(writer, model, plan, width);
             writer.Line($"var acc0 = {width.Vec}<float>.Zero;").Line($"var acc1 = {width.Vec}<float>.Zero;");
             if (withMin)
             {
@@ -224,41 +213,9 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             using (writer.Braces())
             {
                 EmitPointers(writer, model, width, "row");
-                for (var k = 0; k < steps; k++)
-                {
-                    writer.Line($"byte* a{k} = {ReferenceEmitter.Address("act", k * activation.TypeSize)};");
-                }
-
-                writer.Line($"var ds = {ProductLanes(model.Layout.Find(FieldKind.Scale)!, activation.Find(FieldKind.Scale)!, steps, model)};");
-                if (withMin)
-                {
-                    writer.Line($"minAcc += {ProductLanes(model.Layout.Find(FieldKind.Min)!, activation.Find(FieldKind.Sum)!, steps, null)};");
-                }
-
+                EmitActivationScales(writer, model, width, "act", "minAcc");
                 var weights = EmitWeights(writer, model, plan, width, forDot: true);
-                var aq = activation.Find(FieldKind.Quants)!.Offset;
-                var products = new List<string>();
-                for (var r = 0; r < vectors; r++)
-                {
-                    writer.Line($"var y{r} = {ByteLoad(width, r, "a", aq, "sbyte")};");
-                    var call = plan.Mode switch
-                    {
-                        WeightMode.Biased => $"Simd.DotBiased({weights[r]}, y{r}, bias)",
-                        WeightMode.Unsigned => $"Simd.DotU8({weights[r]}, y{r})",
-                        _ => $"Simd.DotI8({weights[r]}, y{r})",
-                    };
-                    products.Add(call);
-                }
-
-                // One FMA per chunk (per chunk pair at V512); V128 first adds the two halves of a chunk.
-                var perChunk = width == Width.V128 ? 2 : 1;
-                for (var f = 0; f < vectors / perChunk; f++)
-                {
-                    var sum = string.Join(" + ", products.Skip(f * perChunk).Take(perChunk));
-                    var k = width == Width.V512 ? 2 * f : f;
-                    var lane = width == Width.V512 ? Lane(width, "ds", k, k + 1) : Lane(width, "ds", k, k);
-                    writer.Line($"acc{f % 2} = Simd.MultiplyAdd({width.Vec}.ConvertToSingle({sum}), {lane}, acc{f % 2});");
-                }
+                EmitProducts(writer, model, plan, width, weights, "");
             }
 
             writer.Line($"float result = {width.Vec}.Sum(acc0 + acc1){(withMin ? " + Vector128.Sum(minAcc)" : "")};");
@@ -272,6 +229,67 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
         }
 
         writer.Line();
+    }
+
+    /// <summary>The locals a dot kernel sets up before its loop: the codebook and the unsigned bias, where the plan has them.</summary>
+    private static void EmitDotSetup(SourceWriter writer, KernelModel model, WeightPlan plan, Width width)
+    {
+        writer.Line($"long chunks = count / {Chunk};");
+        if (model.Scheme == "Codebook")
+        {
+            writer.Line($"var book = Simd.Broadcast{width.Suffix}({(plan.BiasedBook is null ? "Codebook" : "BiasedCodebook.AsSByte()")});");
+        }
+
+        if (plan.Mode == WeightMode.Biased)
+        {
+            writer.Line($"var bias = {width.Vec}.Create((byte){Width.Text(plan.Bias)});");
+        }
+    }
+
+    /// <summary>A step's activation chunk pointers a0.. from <paramref name="act"/>, the scale products ds, and the min term.</summary>
+    private static void EmitActivationScales(SourceWriter writer, KernelModel model, Width width, string act, string minAcc)
+    {
+        var activation = model.Activation!;
+        var steps = ChunksPerStep(width);
+        for (var k = 0; k < steps; k++)
+        {
+            writer.Line($"byte* a{k} = {ReferenceEmitter.Address(act, k * activation.TypeSize)};");
+        }
+
+        writer.Line($"var ds = {ProductLanes(model.Layout.Find(FieldKind.Scale)!, activation.Find(FieldKind.Scale)!, steps, model)};");
+        if (model.Scheme == "ScaledWithMin")
+        {
+            writer.Line($"{minAcc} += {ProductLanes(model.Layout.Find(FieldKind.Min)!, activation.Find(FieldKind.Sum)!, steps, null)};");
+        }
+    }
+
+    /// <summary>The step's integer products with the activation quants at a0.., and one FMA per chunk into acc0/acc1 + <paramref name="accSuffix"/>.</summary>
+    private static void EmitProducts(SourceWriter writer, KernelModel model, WeightPlan plan, Width width, List<string> weights, string accSuffix)
+    {
+        var aq = model.Activation!.Find(FieldKind.Quants)!.Offset;
+        var vectors = VectorsPerStep(width);
+        var products = new List<string>();
+        for (var r = 0; r < vectors; r++)
+        {
+            writer.Line($"var y{r} = {ByteLoad(width, r, "a", aq, "sbyte")};");
+            products.Add(plan.Mode switch
+            {
+                WeightMode.Biased => $"Simd.DotBiased({weights[r]}, y{r}, bias)",
+                WeightMode.Unsigned => $"Simd.DotU8({weights[r]}, y{r})",
+                _ => $"Simd.DotI8({weights[r]}, y{r})",
+            });
+        }
+
+        // One FMA per chunk (per chunk pair at V512); V128 first adds the two halves of a chunk.
+        var perChunk = width == Width.V128 ? 2 : 1;
+        for (var f = 0; f < vectors / perChunk; f++)
+        {
+            var sum = string.Join(" + ", products.Skip(f * perChunk).Take(perChunk));
+            var k = width == Width.V512 ? 2 * f : f;
+            var lane = width == Width.V512 ? Lane(width, "ds", k, k + 1) : Lane(width, "ds", k, k);
+            var acc = $"acc{f % 2}{accSuffix}";
+            writer.Line($"{acc} = Simd.MultiplyAdd({width.Vec}.ConvertToSingle({sum}), {lane}, {acc});");
+        }
     }
 
     /// <summary>Block pointers b0.., quant pointers q0.., raw nibble loads and high-bit words of the step's chunks.</summary>
