@@ -237,18 +237,9 @@ internal static class CandidateLanes
     private static int QxStep(int k) => k < 9 ? k - 9 : k - 8;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<int> SymmetricLevels(Vector<float> scaled, int nmax)
-    {
-        var biased = scaled + new Vector<float>(12582912f);
-        var l = (Vector.AsVectorInt32(biased) & new Vector<int>(0x007FFFFF)) - new Vector<int>(0x00400000);
-        return Vector.Max(new Vector<int>(-nmax), Vector.Min(new Vector<int>(nmax - 1), l));
-    }
+    private static Vector<int> SymmetricLevels(Vector<float> scaled, int nmax) =>
+        Vector.Max(new Vector<int>(-nmax), Vector.Min(new Vector<int>(nmax - 1), QuantMath.NearestInt(scaled)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<int> Levels(Vector<float> iscale, Vector<float> shifted, int nmax)
-    {
-        var biased = iscale * shifted + new Vector<float>(12582912f);
-        var l = (Vector.AsVectorInt32(biased) & new Vector<int>(0x007FFFFF)) - new Vector<int>(0x00400000);
-        return Vector.Max(Vector<int>.Zero, Vector.Min(new Vector<int>(nmax), l));
-    }
+    private static Vector<int> Levels(Vector<float> iscale, Vector<float> shifted, int nmax) => QuantMath.Levels(iscale * shifted, nmax);
 }

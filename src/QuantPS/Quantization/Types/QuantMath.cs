@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using QuantPS.Kernels;
 
 namespace QuantPS.Quantization.Types;
@@ -20,6 +21,16 @@ internal static class QuantMath
         int bits = BitConverter.SingleToInt32Bits(biased);
         return (bits & 0x007FFFFF) - 0x00400000;
     }
+
+    /// <summary><see cref="NearestInt(float)"/> lane by lane (the same IEEE add, the same bits).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<int> NearestInt(Vector<float> value) =>
+        (Vector.AsVectorInt32(value + new Vector<float>(12582912f)) & new Vector<int>(0x007FFFFF)) - new Vector<int>(0x00400000);
+
+    /// <summary>Lane-wise clamp(nearest_int(x), 0, nmax): the unsigned levels of the K-quant scale searches.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector<int> Levels(Vector<float> scaled, int nmax) =>
+        Vector.Max(Vector<int>.Zero, Vector.Min(new Vector<int>(nmax), NearestInt(scaled)));
 
     public static void WriteHalf(Span<byte> destination, float value) =>
         BinaryPrimitives.WriteUInt16LittleEndian(destination, FloatConversions.SingleToHalf(value));

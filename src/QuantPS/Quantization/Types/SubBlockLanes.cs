@@ -130,7 +130,7 @@ internal static class SubBlockLanes
             Span<int> lane = stackalloc int[lanes];
             for (; i + lanes <= x.Length; i += lanes)
             {
-                Levels((new Vector<float>(x[i..]) + offset) / step, nmax).CopyTo(lane);
+                QuantMath.Levels((new Vector<float>(x[i..]) + offset) / step, nmax).CopyTo(lane);
                 for (int k = 0; k < lanes; ++k) levels[i + k] = (byte)lane[k];
             }
         }
@@ -166,7 +166,7 @@ internal static class SubBlockLanes
         var bestError = Vector<float>.Zero;
         for (int i = 0; i < n; ++i)
         {
-            var l = Levels(iscale * (x[i] - min), nmax);
+            var l = QuantMath.Levels(iscale * (x[i] - min), nmax);
             best[i] = l;
             bestError += w[i] * Distance(scale * Vector.ConvertToSingle(l) + min - x[i], useMad);
         }
@@ -184,7 +184,7 @@ internal static class SubBlockLanes
             var sumXL = Vector<float>.Zero;
             for (int i = 0; i < n; ++i)
             {
-                var l = Vector.ConvertToSingle(Levels(iscale * (x[i] - min), nmax));
+                var l = Vector.ConvertToSingle(QuantMath.Levels(iscale * (x[i] - min), nmax));
                 trial[i] = l;
                 var wl = w[i] * l;
                 sumL += wl;
@@ -225,13 +225,4 @@ internal static class SubBlockLanes
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<float> Distance(Vector<float> diff, bool useMad) => useMad ? Vector.Abs(diff) : diff * diff;
-
-    // ggml's nearest_int (the 1.5·2^23 trick, round half to even), clamped to [0, nmax].
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<int> Levels(Vector<float> scaled, int nmax)
-    {
-        var biased = scaled + new Vector<float>(12582912f);
-        var l = (Vector.AsVectorInt32(biased) & new Vector<int>(0x007FFFFF)) - new Vector<int>(0x00400000);
-        return Vector.Max(Vector<int>.Zero, Vector.Min(new Vector<int>(nmax), l));
-    }
 }
