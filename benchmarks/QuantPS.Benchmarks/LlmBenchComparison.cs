@@ -120,23 +120,9 @@ public static class LlmBenchComparison
 
     private static string? Option(string[] args, string name) => args.SkipWhile(a => a != name).Skip(1).FirstOrDefault();
 
-    // Standard output of the command, and its peak resident memory (KiB) from /usr/bin/time.
     private static (string Output, long PeakKiB) Run(string[] command)
     {
-        var start = new ProcessStartInfo("/usr/bin/time") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-f");
-        start.ArgumentList.Add("QPS_TIME %M");
-        foreach (var a in command) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var errors = process.StandardError.ReadToEndAsync();
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        var line = errors.Result.Split('\n').LastOrDefault(l => l.StartsWith("QPS_TIME ", StringComparison.Ordinal));
-        if (process.ExitCode != 0 || line is null)
-        {
-            throw new InvalidOperationException($"{command[0]} failed ({process.ExitCode}): {errors.Result[^Math.Min(errors.Result.Length, 2000)..]}");
-        }
-
-        return (output, long.Parse(line.Split(' ')[1], CultureInfo.InvariantCulture));
+        var (output, _, peak) = TimedProcess.Run(command);
+        return (output, peak);
     }
 }

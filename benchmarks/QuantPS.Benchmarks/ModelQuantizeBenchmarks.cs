@@ -126,22 +126,10 @@ public static class QuantizeComparison
         }
     }
 
-    // /usr/bin/time -f "%e %M": elapsed seconds and maximum resident set size in KiB of the child.
     private static (double Seconds, long PeakKiB) Timed(string[] command)
     {
-        var start = new ProcessStartInfo("/usr/bin/time") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("-f");
-        start.ArgumentList.Add("QPS_TIME %e %M");
-        foreach (var a in command) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        process.StandardOutput.ReadToEndAsync();
-        var errors = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        var line = errors.Split('\n').LastOrDefault(l => l.StartsWith("QPS_TIME ", StringComparison.Ordinal))
-            ?? throw new InvalidOperationException($"{command[0]} failed: {errors[^Math.Min(errors.Length, 2000)..]}");
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{command[0]} exited with {process.ExitCode}: {errors[^Math.Min(errors.Length, 2000)..]}");
-        var parts = line.Split(' ');
-        return (double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), long.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
+        var (_, seconds, peak) = TimedProcess.Run(command);
+        return (seconds, peak);
     }
 
     private static string Sha(string path)
