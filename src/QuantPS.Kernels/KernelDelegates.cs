@@ -21,3 +21,10 @@ public unsafe delegate float DotKernel(long count, byte* weights, byte* activati
 /// that can decode a weight block once for all four rows do; the others run the single-row kernel four times.
 /// </summary>
 public unsafe delegate void DotRowsKernel(long count, byte* weights, byte* activations, long activationStride, float* results);
+
+/// <summary>
+/// Four float weight rows (<paramref name="weightStride"/> floats apart) against four float activation rows
+/// (<paramref name="activationStride"/> floats apart), <paramref name="count"/> values each:
+/// results[a * <paramref name="resultStride"/> + r] = dot(weight row r, activation row a).
+/// </summary>
+public unsafe delegate void FloatTileKernel(long count, float* weights, long weightStride, float* activations, long activationStride, float* results, long resultStride);

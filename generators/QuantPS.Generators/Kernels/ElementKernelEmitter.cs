@@ -40,6 +40,11 @@ internal sealed class ElementKernelEmitter : KernelFamily
         {
             writer.Lines(width.Fill(Replace(format == "F32" ? DotF32 : DotHalf, format)));
         }
+
+        if (format == "F32")
+        {
+            FloatTileEmitter.Emit(writer);
+        }
     }
 
     public override void EmitQuantizer(SourceWriter writer, KernelModel model)

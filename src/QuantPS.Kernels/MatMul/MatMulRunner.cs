@@ -6,7 +6,7 @@ namespace QuantPS.Kernels.MatMul;
 /// The state behind a <see cref="MatMulWorkspace"/>: activation scratch, the current job and the worker pool.
 /// Workers hold this object, not the workspace, so an undisposed workspace can still be finalized.
 /// </summary>
-internal sealed unsafe class MatMulRunner : IDisposable
+internal sealed unsafe partial class MatMulRunner : IDisposable
 {
     // Weight-row tiles for matrix-vector aim at this many bytes: big enough that taking a tile (one
     // contended atomic) costs little beside streaming it, small enough to balance threads.
@@ -109,7 +109,7 @@ internal sealed unsafe class MatMulRunner : IDisposable
             {
                 if (!_quantizeInJob)
                 {
-                    QuantizeRows(0, _m); // one or a few rows: cheaper here than behind a barrier
+                    QuantizeRows(0, _m, worker: 0); // one or a few rows: cheaper here than behind a barrier
                 }
 
                 _pool.Run();
@@ -132,6 +132,16 @@ internal sealed unsafe class MatMulRunner : IDisposable
         _x = x;
         _m = m;
         _y = y;
+        _counters.NextTile = 0;
+        _counters.NextQuantRow = 0;
+        _counters.QuantizedRows = 0;
+        _floatTiles = m > VectorMaxActs && UsesFloatTiles(kernels);
+        if (_floatTiles)
+        {
+            PrepareFloatTiles();
+            return;
+        }
+
         if (kernels.Quantize is null)
         {
             _activations = (byte*)x;
@@ -170,22 +180,25 @@ internal sealed unsafe class MatMulRunner : IDisposable
         }
 
         _tileCount = _actTiles * ((n + _rowsPerTile - 1) / _rowsPerTile);
-        _counters.NextTile = 0;
-        _counters.NextQuantRow = 0;
-        _counters.QuantizedRows = 0;
     }
 
     private void RunInline()
     {
-        QuantizeRows(0, _m);
+        QuantizeRows(0, _m, worker: 0);
         for (long tile = 0; tile < _tileCount; tile++)
         {
-            RunTile(tile);
+            RunTile(tile, worker: 0);
         }
     }
 
-    private void QuantizeRows(long first, long end)
+    private void QuantizeRows(long first, long end, int worker)
     {
+        if (_floatTiles)
+        {
+            PrepareFloatRows(first, end, worker);
+            return;
+        }
+
         var quantize = _kernels.Quantize;
         if (quantize is null)
         {
@@ -208,7 +221,7 @@ internal sealed unsafe class MatMulRunner : IDisposable
             {
                 try
                 {
-                    QuantizeRows(row, row + 1);
+                    QuantizeRows(row, row + 1, worker);
                 }
                 finally
                 {
@@ -226,13 +239,19 @@ internal sealed unsafe class MatMulRunner : IDisposable
         long tile;
         while ((tile = Interlocked.Increment(ref _counters.NextTile) - 1) < _tileCount)
         {
-            RunTile(tile);
+            RunTile(tile, worker);
         }
     }
 
     // Weight tiles are the slow index, so threads taking consecutive tiles share the weight rows in cache.
-    private void RunTile(long tile)
+    private void RunTile(long tile, int worker)
     {
+        if (_floatTiles)
+        {
+            RunFloatTile(tile, worker);
+            return;
+        }
+
         var rowTile = tile / _actTiles;
         var actTile = tile - rowTile * _actTiles;
         var row0 = rowTile * _rowsPerTile;

@@ -57,6 +57,8 @@ public sealed class MatMulWorkspace : IDisposable
         {
             Runner.EnsureScratch(checked(kernels.Activation.RowSizeBytes(k) * maxRows));
         }
+
+        Runner.EnsureFloatTileScratch(kernels, k, maxRows);
     }
 
     /// <summary>Stops the worker threads and frees the scratch.</summary>

@@ -19,6 +19,9 @@ public sealed class KvCacheTypeTests
         Assert.True(diff <= 1e-4f, $"max |Δlogit| {diff}"); // measured 1.4e-5
     }
 
+    // Two float summation orders over the same products (logits of magnitude ~1, rows of 256): a few ulps.
+    private const float SummationOrderTolerance = 1e-5f;
+
     [Fact]
     public void Q8_0_cache_stays_near_the_F16_cache_reference()
     {
@@ -33,10 +36,13 @@ public sealed class KvCacheTypeTests
         var diff = GoldenLogits.MaxAbsDiff(expected, logits);
         Assert.True(diff <= 0.05f, $"max |Δlogit| {diff}"); // measured 0.013
 
-        // and decoding one token at a time through the Q8_0 cache gives the batched result's last row (same cache).
+        // and decoding through the Q8_0 cache with only the last row's logits gives the batched result's last row. The
+        // cache and attention are the same; only the F16 output projection differs in summation order (one row takes
+        // the dot kernel, a batch the float tiles), as llama.cpp's vec_dot and its GEMM do.
         q8.Reset();
         var last = q8.Decode(ids, TestContext.Current.CancellationToken).ToArray();
-        Assert.Equal(logits.AsSpan(logits.Length - 512).ToArray(), last);
+        var rowDiff = GoldenLogits.MaxAbsDiff(logits.AsSpan(logits.Length - 512).ToArray(), last);
+        Assert.True(rowDiff <= SummationOrderTolerance, $"max |Δlogit| {rowDiff}");
     }
 
     [Fact]

@@ -20,7 +20,7 @@ namespace QuantPS.Inference.Engine;
 /// The choice between the flash paths mirrors the reference build (AVX-512: 16 floats per vector). Heads and queries
 /// are independent: large batches are shared over threads, each with its own scratch.
 /// </summary>
-internal sealed unsafe class Attention : IDisposable
+internal sealed unsafe partial class Attention : IDisposable
 {
     private const int TileKeys = 64;          // ggml's GGML_FA_TILE_KV
     private const int TiledMinQueries = 64;   // ggml's GGML_FA_TILE_Q: fewer queries take the vector path
@@ -50,7 +50,9 @@ internal sealed unsafe class Attention : IDisposable
     {
         public Scratch(int headDim, int group, int contextLength, long queryBytes)
         {
-            var floats = (4L * headDim) + contextLength + TileKeys + (2L * group * headDim) + (2L * group) + (2L * TileKeys * headDim);
+            // Per-head state is sized for a whole block of tiled queries (the vector path uses the first group of it).
+            var heads = (long)TiledBlockQueries * group;
+            var floats = (4L * headDim) + contextLength + TileKeys + (2L * heads * headDim) + (2L * heads) + (2L * TileKeys * headDim);
             Memory = (byte*)NativeMemory.AlignedAlloc((nuint)((floats * sizeof(float)) + queryBytes + 64), 64);
             Accumulator = (float*)Memory;
             Values = Accumulator + headDim;
@@ -58,15 +60,15 @@ internal sealed unsafe class Attention : IDisposable
             Query = Keys + headDim;
             Scores = Query + headDim;
             Accumulators = Scores + contextLength + TileKeys;
-            Queries = Accumulators + ((long)group * headDim);
-            Maxima = Queries + ((long)group * headDim);
-            Sums = Maxima + group;
-            KeyTile = Sums + group;
+            Queries = Accumulators + (heads * headDim);
+            Maxima = Queries + (heads * headDim);
+            Sums = Maxima + heads;
+            KeyTile = Sums + heads;
             ValueTile = KeyTile + ((long)TileKeys * headDim);
             ConvertedQuery = (byte*)(ValueTile + ((long)TileKeys * headDim));
         }
 
-        /// <summary>Per head of a GQA group: running V sums, rounded queries, running maxima and sums.</summary>
+        /// <summary>Per head of a GQA group (per query and head on the tiled path): running V sums, rounded queries, running maxima and sums.</summary>
         public float* Accumulators { get; }
 
         public float* Queries { get; }
@@ -163,6 +165,12 @@ internal sealed unsafe class Attention : IDisposable
         var hd = _config.HeadDimension;
         var width = _config.QueryWidth;
         var group = _config.HeadCount / _config.KvHeadCount;
+        if (_tiled)
+        {
+            RunTiledChunk(chunk, scratch, group);
+            return;
+        }
+
         var pairs = _count * _config.KvHeadCount;
         for (var pair = chunk; pair < pairs; pair += _chunks)
         {
@@ -172,11 +180,7 @@ internal sealed unsafe class Attention : IDisposable
             var q = _queries + ((long)t * width) + ((long)kvHead * group * hd);
             var o = _output + ((long)t * width) + ((long)kvHead * group * hd);
             var headOffset = kvHead * _cache.HeadBytes;
-            if (_flash && _tiled)
-            {
-                TiledGroup(scratch, headOffset, q, group, position, o);
-            }
-            else if (_flash && _cache.Type == KvCacheType.F16)
+            if (_flash && _cache.Type == KvCacheType.F16)
             {
                 VectorF16Group(scratch, headOffset, q, group, position, o);
             }
@@ -353,80 +357,6 @@ internal sealed unsafe class Attention : IDisposable
         }
 
         Finish(acc, s, output, hd);
-    }
-
-    // ggml's tiled flash attention, one query row at a time (rows are independent there too), for the heads of one
-    // group: each tile of keys and values is widened once and then used by every head in turn.
-    private void TiledGroup(Scratch scratch, long headOffset, float* q, int group, int position, float* output)
-    {
-        var hd = _config.HeadDimension;
-        var scale = _config.AttentionScale;
-        var scores = scratch.Scores;
-        var keyRows = stackalloc float*[TileKeys];
-        var valueRows = stackalloc float*[TileKeys];
-        for (var g = 0; g < group; g++)
-        {
-            new Span<float>(scratch.Accumulators + (g * hd), hd).Clear();
-            scratch.Sums[g] = 0f;
-            scratch.Maxima[g] = float.NegativeInfinity;
-        }
-
-        var keys = position + 1;
-        for (var tile = 0; tile < keys; tile += TileKeys)
-        {
-            var end = Math.Min(tile + TileKeys, keys);
-            for (var j = tile; j < end; j++)
-            {
-                keyRows[j - tile] = Widen(_cache.Key(_layer, j) + headOffset, scratch.KeyTile + ((j - tile) * hd));
-                valueRows[j - tile] = Widen(_cache.Value(_layer, j) + headOffset, scratch.ValueTile + ((j - tile) * hd));
-            }
-
-            for (var g = 0; g < group; g++)
-            {
-                var query = q + (g * hd);
-                var acc = scratch.Accumulators + (g * hd);
-                var m = scratch.Maxima[g];
-                var s = scratch.Sums[g];
-                var tileMax = float.NegativeInfinity;
-                for (var j = tile; j < end; j++)
-                {
-                    var score = AttentionMath.Dot(query, keyRows[j - tile], hd) * scale;
-                    scores[j] = score;
-                    tileMax = MathF.Max(tileMax, score);
-                }
-
-                var newMax = MathF.Max(m, tileMax);
-                if (newMax > m)
-                {
-                    var ms = MathF.Exp(m - newMax);
-                    AttentionMath.Scale(acc, ms, hd);
-                    s *= ms;
-                }
-
-                m = newMax;
-                double tileSum = 0;
-                for (var j = tile; j < end; j++)
-                {
-                    var e = MathF.Exp(scores[j] - m);
-                    scores[j] = e;
-                    tileSum += e;
-                }
-
-                s += (float)tileSum;
-                for (var j = tile; j < end; j++)
-                {
-                    AttentionMath.MultiplyAdd(acc, valueRows[j - tile], scores[j], hd);
-                }
-
-                scratch.Maxima[g] = m;
-                scratch.Sums[g] = s;
-            }
-        }
-
-        for (var g = 0; g < group; g++)
-        {
-            Finish(scratch.Accumulators + (g * hd), scratch.Sums[g], output + (g * hd), hd);
-        }
     }
 
     // llama.cpp without flash attention: KQ matmul, soft_max_ext over the row, then V^T times the weights

@@ -1,0 +1,115 @@
+using System.Linq;
+
+namespace QuantPS.Generators.Kernels;
+
+/// <summary>
+/// F32's DotTile: four weight rows against four activation rows, all floats, sixteen dot products from one pass over
+/// the rows. Matrix-matrix products over float-like weights (F32, F16, BF16) decode a tile of weight rows to floats
+/// once and run this on it, so each weight value is converted once per product instead of once per activation row,
+/// and each loaded vector feeds four multiply-adds.
+/// </summary>
+/// <remarks>
+/// Every one of the sixteen results is the same computation whatever its place in the tile (one accumulator over
+/// the vector-aligned part, its lane sum, then the tail in order), so a product does not depend on how it is tiled.
+/// </remarks>
+internal static class FloatTileEmitter
+{
+    private const int Rows = 4;
+
+    public static void Emit(SourceWriter writer)
+    {
+        writer.Lines(Scalar);
+        foreach (var width in Width.All)
+        {
+            writer.Lines(width.Fill(Vector()));
+        }
+
+        writer
+            .Line("private static readonly global::QuantPS.Kernels.FloatTileKernel[] DotTileByWidth = { DotTileScalar, DotTileV128, DotTileV256, DotTileV512 };")
+            .Line()
+            .Line("/// <summary>The DotTile kernel instantiated at <paramref name=\"width\"/>.</summary>")
+            .Line("public static global::QuantPS.Kernels.FloatTileKernel DotTileAt(global::QuantPS.Kernels.VectorWidth width) => DotTileByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];")
+            .Line()
+            .Line("/// <summary>The DotTile kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
+            .Line("public static readonly global::QuantPS.Kernels.FloatTileKernel DotTile = DotTileAt(global::QuantPS.Kernels.KernelWidth.Active);")
+            .Line();
+    }
+
+    private const string Signature =
+        "public static void DotTile$W(long count, float* weights, long weightStride, float* activations, long activationStride, float* results, long resultStride)";
+
+    private static readonly string Scalar = """
+        /// <summary>Four float weight rows against four float activation rows: results[a * resultStride + r] = dot(weight r, activation a).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DotTileScalar(long count, float* weights, long weightStride, float* activations, long activationStride, float* results, long resultStride)
+        {
+            for (long a = 0; a < 4; a++)
+            {
+                for (long r = 0; r < 4; r++)
+                {
+                    results[a * resultStride + r] = DotScalar(count, (byte*)(weights + r * weightStride), (byte*)(activations + a * activationStride));
+                }
+            }
+        }
+
+        """;
+
+    private static string Vector()
+    {
+        var pairs = Enumerable.Range(0, Rows).SelectMany(a => Enumerable.Range(0, Rows).Select(r => (a, r))).ToList();
+        var text = new System.Text.StringBuilder();
+        text.AppendLine("/// <summary>Four float weight rows against four float activation rows, $L floats per step: results[a * resultStride + r] = dot(weight r, activation a).</summary>");
+        text.AppendLine("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
+        text.AppendLine(Signature);
+        text.AppendLine("{");
+        foreach (var r in Enumerable.Range(0, Rows))
+        {
+            text.AppendLine($"    float* w{r} = weights + {r} * weightStride;");
+            text.AppendLine($"    float* a{r} = activations + {r} * activationStride;");
+        }
+
+        foreach (var (a, r) in pairs)
+        {
+            text.AppendLine($"    var c{a}{r} = $V<float>.Zero;");
+        }
+
+        text.AppendLine("    long i = 0;");
+        text.AppendLine("    for (; i + $L <= count; i += $L)");
+        text.AppendLine("    {");
+        foreach (var r in Enumerable.Range(0, Rows))
+        {
+            text.AppendLine($"        var x{r} = $V.Load(w{r} + i);");
+        }
+
+        foreach (var a in Enumerable.Range(0, Rows))
+        {
+            text.AppendLine($"        var y{a} = $V.Load(a{a} + i);");
+            foreach (var r in Enumerable.Range(0, Rows))
+            {
+                text.AppendLine($"        c{a}{r} = Simd.MultiplyAdd(x{r}, y{a}, c{a}{r});");
+            }
+        }
+
+        text.AppendLine("    }");
+        text.AppendLine();
+        foreach (var (a, r) in pairs)
+        {
+            text.AppendLine($"    results[{a} * resultStride + {r}] = TileTail($V.Sum(c{a}{r}), w{r}, a{a}, i, count);");
+        }
+
+        text.AppendLine("}");
+        text.AppendLine();
+        text.AppendLine("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        text.AppendLine("private static float TileTail$W(float sum, float* w, float* a, long i, long count)");
+        text.AppendLine("{");
+        text.AppendLine("    for (; i < count; i++)");
+        text.AppendLine("    {");
+        text.AppendLine("        sum += w[i] * a[i];");
+        text.AppendLine("    }");
+        text.AppendLine();
+        text.AppendLine("    return sum;");
+        text.AppendLine("}");
+        text.AppendLine();
+        return text.ToString().Replace("TileTail(", "TileTail$W(");
+    }
+}

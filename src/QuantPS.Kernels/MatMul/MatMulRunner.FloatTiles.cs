@@ -1,0 +1,139 @@
+using QuantPS.Kernels.Generated;
+
+namespace QuantPS.Kernels.MatMul;
+
+/// <summary>
+/// Matrix-matrix products over float-like weights (F32, F16, BF16; their activations are the same type). ggml's
+/// arithmetic here is float: each activation is rounded to the activation type, then multiplied and summed in
+/// float. Rather than converting both operands inside every dot product, each activation row is rounded once into
+/// floats, each thread decodes a tile of weight rows into floats once, and F32's generated DotTile runs four weight
+/// rows against four activation rows at a time over the whole batch.
+/// </summary>
+internal sealed unsafe partial class MatMulRunner
+{
+    // A decoded weight tile aims at this many bytes, so it stays in L2 while every activation row streams past it.
+    private const long FloatTileBytes = 256 * 1024;
+
+    // DotTile's shape: this many weight rows against this many activation rows.
+    private const int TileSide = 4;
+
+    private bool _floatTiles;
+    private float* _floatActivations;
+    private byte* _threadScratch;
+    private long _threadScratchBytes;
+
+    private static bool UsesFloatTiles(MatMulKernels kernels) =>
+        kernels.Activation.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 && kernels.Weight.Dequantize is not null;
+
+    /// <summary>Scratch bytes the float-tile path needs for <paramref name="m"/> rows of <paramref name="k"/> values.</summary>
+    private long FloatTileScratchBytes(long k, long m, long rowsPerTile) =>
+        checked((RoundUp(m, TileSide) * k * sizeof(float)) + (ThreadCount * ThreadScratchBytes(k, rowsPerTile)));
+
+    // Per thread: the decoded weight tile, then one row of the activation type (rounding goes through it).
+    private static long ThreadScratchBytes(long k, long rowsPerTile) => RoundUp((rowsPerTile + 1) * k * sizeof(float), 64);
+
+    private static long MaxFloatTileRows(long k) => Math.Max(TileSide, FloatTileBytes / (k * sizeof(float)) / TileSide * TileSide);
+
+    /// <summary>Grows the scratch so a float-tile product of <paramref name="m"/> rows of <paramref name="k"/> needs no allocation.</summary>
+    internal void EnsureFloatTileScratch(MatMulKernels kernels, long k, long m)
+    {
+        if (m > VectorMaxActs && UsesFloatTiles(kernels))
+        {
+            EnsureScratch(FloatTileScratchBytes(k, m, MaxFloatTileRows(k)));
+        }
+    }
+
+    private void PrepareFloatTiles()
+    {
+        var k = _k;
+        var threads = (long)ThreadCount;
+
+        // Whole weight-row tiles against the whole batch; smaller tiles only to give every thread enough of them.
+        _actsPerTile = _m;
+        _actTiles = 1;
+        _rowsPerTile = MaxFloatTileRows(k);
+        if (threads > 1)
+        {
+            var balanced = RoundUp((_n + (threads * TilesPerThread) - 1) / (threads * TilesPerThread), TileSide);
+            _rowsPerTile = Math.Max(TileSide, Math.Min(_rowsPerTile, balanced));
+        }
+
+        _tileCount = (_n + _rowsPerTile - 1) / _rowsPerTile;
+        _quantizeInJob = true;
+        _threadScratchBytes = ThreadScratchBytes(k, _rowsPerTile);
+        EnsureScratch(FloatTileScratchBytes(k, _m, _rowsPerTile));
+        _floatActivations = (float*)_scratch;
+        _threadScratch = _scratch + (RoundUp(_m, TileSide) * k * sizeof(float));
+    }
+
+    /// <summary>Activation rows as floats, each value rounded to the activation type as ggml's from_float does.</summary>
+    private void PrepareFloatRows(long first, long end, int worker)
+    {
+        var k = _k;
+        var quantize = _kernels.Quantize;
+        var widen = _kernels.Activation.Dequantize!;
+        var rounded = ThreadActivationRow(worker);
+        for (var row = first; row < end; row++)
+        {
+            var source = _x + (row * k);
+            var destination = _floatActivations + (row * k);
+            if (quantize is null)
+            {
+                Buffer.MemoryCopy(source, destination, k * sizeof(float), k * sizeof(float));
+            }
+            else
+            {
+                quantize(source, rounded, k);
+                widen(rounded, destination, k);
+            }
+        }
+    }
+
+    private float* ThreadWeightTile(int worker) => (float*)(_threadScratch + (worker * _threadScratchBytes));
+
+    private byte* ThreadActivationRow(int worker) => (byte*)(ThreadWeightTile(worker) + (_rowsPerTile * _k));
+
+    private void RunFloatTile(long tile, int worker)
+    {
+        var k = _k;
+        var n = _n;
+        var m = _m;
+        var row0 = tile * _rowsPerTile;
+        var rows = Math.Min(_rowsPerTile, n - row0);
+        var decoded = ThreadWeightTile(worker);
+        var decode = _kernels.Weight.Dequantize!;
+        for (long r = 0; r < rows; r++)
+        {
+            decode(_weights + ((row0 + r) * _weightRowBytes), decoded + (r * k), k);
+        }
+
+        var dotTile = F32Kernels.DotTile;
+        var partial = stackalloc float[TileSide * TileSide];
+        for (long a = 0; a < m; a += TileSide)
+        {
+            var activations = _floatActivations + (a * k);
+            var y = _y + (a * n) + row0;
+            for (long r = 0; r < rows; r += TileSide)
+            {
+                if (a + TileSide <= m && r + TileSide <= rows)
+                {
+                    dotTile(k, decoded + (r * k), k, activations, k, y + r, n);
+                    continue;
+                }
+
+                // An edge tile: rows past the batch or the tile hold stale values; their results are dropped, and each
+                // kept result is computed exactly as inside a full tile.
+                dotTile(k, decoded + (r * k), k, activations, k, partial, TileSide);
+                for (long i = 0; i < TileSide && a + i < m; i++)
+                {
+                    for (long j = 0; j < TileSide && r + j < rows; j++)
+                    {
+                        y[(i * n) + r + j] = partial[(i * TileSide) + j];
+                    }
+                }
+            }
+        }
+    }
+
+    private static long RoundUp(long value, long multiple) => (value + multiple - 1) / multiple * multiple;
+}
