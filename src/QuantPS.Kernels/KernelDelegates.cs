@@ -28,3 +28,11 @@ public unsafe delegate void DotRowsKernel(long count, byte* weights, byte* activ
 /// results[a * <paramref name="resultStride"/> + r] = dot(weight row r, activation row a).
 /// </summary>
 public unsafe delegate void FloatTileKernel(long count, float* weights, long weightStride, float* activations, long activationStride, float* results, long resultStride);
+
+/// <summary>
+/// Four rows of C (as many columns as the kernel's width covers) += four rows of A (<paramref name="count"/> values)
+/// times B (<paramref name="count"/> rows): c[r * <paramref name="cStride"/> + j] += sum over i of
+/// a[r * <paramref name="aStride"/> + i] * b[i * <paramref name="bStride"/> + j], each C element one fused multiply-add
+/// chain over i in order.
+/// </summary>
+public unsafe delegate void FloatOuterTileKernel(long count, float* a, long aStride, float* b, long bStride, float* c, long cStride);

@@ -19,9 +19,11 @@ internal static class FloatTileEmitter
     public static void Emit(SourceWriter writer)
     {
         writer.Lines(Scalar);
+        writer.Lines(OuterScalar);
         foreach (var width in Width.All)
         {
             writer.Lines(width.Fill(Vector()));
+            writer.Lines(width.Fill(Outer()));
         }
 
         writer
@@ -32,7 +34,95 @@ internal static class FloatTileEmitter
             .Line()
             .Line("/// <summary>The DotTile kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
             .Line("public static readonly global::QuantPS.Kernels.FloatTileKernel DotTile = DotTileAt(global::QuantPS.Kernels.KernelWidth.Active);")
+            .Line()
+            .Line("private static readonly global::QuantPS.Kernels.FloatOuterTileKernel[] OuterTileByWidth = { OuterTileScalar, OuterTileV128, OuterTileV256, OuterTileV512 };")
+            .Line()
+            .Line("private static readonly int[] OuterTileColumnsByWidth = { 16, 16, 32, 64 };")
+            .Line()
+            .Line("/// <summary>The OuterTile kernel instantiated at <paramref name=\"width\"/>.</summary>")
+            .Line("public static global::QuantPS.Kernels.FloatOuterTileKernel OuterTileAt(global::QuantPS.Kernels.VectorWidth width) => OuterTileByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];")
+            .Line()
+            .Line("/// <summary>Columns of C one OuterTile call at <paramref name=\"width\"/> covers (four vectors; 16 for the scalar one).</summary>")
+            .Line("public static int OuterTileColumnsAt(global::QuantPS.Kernels.VectorWidth width) => OuterTileColumnsByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];")
+            .Line()
+            .Line("/// <summary>The OuterTile kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
+            .Line("public static readonly global::QuantPS.Kernels.FloatOuterTileKernel OuterTile = OuterTileAt(global::QuantPS.Kernels.KernelWidth.Active);")
+            .Line()
+            .Line("/// <summary>Columns one <see cref=\"OuterTile\"/> call covers.</summary>")
+            .Line("public static readonly int OuterTileColumns = OuterTileColumnsAt(global::QuantPS.Kernels.KernelWidth.Active);")
             .Line();
+    }
+
+    private const string OuterScalar = """
+        /// <summary>Four rows of C (16 columns) += four rows of A times B: c[r * cStride + j] += sum over i of a[r * aStride + i] * b[i * bStride + j], i in order, each step one fused multiply-add.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void OuterTileScalar(long count, float* a, long aStride, float* b, long bStride, float* c, long cStride)
+        {
+            for (long r = 0; r < 4; r++)
+            {
+                for (long j = 0; j < 16; j++)
+                {
+                    var sum = c[r * cStride + j];
+                    for (long i = 0; i < count; i++)
+                    {
+                        sum = MathF.FusedMultiplyAdd(a[r * aStride + i], b[i * bStride + j], sum);
+                    }
+
+                    c[r * cStride + j] = sum;
+                }
+            }
+        }
+
+        """;
+
+    // C (4 rows x 4 vectors) += A (4 rows x count) times B (count rows x 4 vectors): each A value broadcast against a
+    // row of B. No lane sums: every C element is its own chain of fused multiply-adds over i in order.
+    private static string Outer()
+    {
+        var text = new System.Text.StringBuilder();
+        text.AppendLine("/// <summary>Four rows of C (4 x $L columns) += four rows of A times B: c[r * cStride + j] += sum over i of a[r * aStride + i] * b[i * bStride + j], i in order.</summary>");
+        text.AppendLine("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
+        text.AppendLine("public static void OuterTile$W(long count, float* a, long aStride, float* b, long bStride, float* c, long cStride)");
+        text.AppendLine("{");
+        foreach (var r in Enumerable.Range(0, Rows))
+        {
+            text.AppendLine($"    float* a{r} = a + {r} * aStride;");
+            foreach (var v in Enumerable.Range(0, Rows))
+            {
+                text.AppendLine($"    var c{r}{v} = $V.Load(c + {r} * cStride + {v} * $L);");
+            }
+        }
+
+        text.AppendLine("    for (long i = 0; i < count; i++)");
+        text.AppendLine("    {");
+        text.AppendLine("        float* row = b + i * bStride;");
+        foreach (var v in Enumerable.Range(0, Rows))
+        {
+            text.AppendLine($"        var b{v} = $V.Load(row + {v} * $L);");
+        }
+
+        foreach (var r in Enumerable.Range(0, Rows))
+        {
+            text.AppendLine($"        var x{r} = $V.Create(a{r}[i]);");
+            foreach (var v in Enumerable.Range(0, Rows))
+            {
+                text.AppendLine($"        c{r}{v} = Simd.MultiplyAdd(x{r}, b{v}, c{r}{v});");
+            }
+        }
+
+        text.AppendLine("    }");
+        text.AppendLine();
+        foreach (var r in Enumerable.Range(0, Rows))
+        {
+            foreach (var v in Enumerable.Range(0, Rows))
+            {
+                text.AppendLine($"    c{r}{v}.Store(c + {r} * cStride + {v} * $L);");
+            }
+        }
+
+        text.AppendLine("}");
+        text.AppendLine();
+        return text.ToString();
     }
 
     private const string Signature =

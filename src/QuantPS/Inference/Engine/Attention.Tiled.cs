@@ -1,10 +1,13 @@
+using QuantPS.Kernels.Generated;
+
 namespace QuantPS.Inference.Engine;
 
 /// <summary>
 /// ggml's tiled flash attention (batches of 64+ queries, F16/F32 cache): keys in tiles of 64, the running max and
-/// sum updated per tile, V sum in F32. Each query row's arithmetic is ggml's, row by row; what is shared is the work
-/// that does not change the numbers: a block of consecutive queries and every head of a GQA group walk the key tiles
-/// together, so each cached key and value is widened to floats once per block instead of once per query and head.
+/// sum updated per tile, V sum in F32. A block of consecutive queries and every head of a GQA group walk the key tiles
+/// together: each cached key and value is widened once per block, and the products run four queries at a time as
+/// small matrix products in F32's generated OuterTile (Q times the keys as columns, then the weights times the values;
+/// each score and each V sum one fused multiply-add chain, the V sum in key order as ggml's vec_mad).
 /// </summary>
 internal sealed unsafe partial class Attention
 {
@@ -26,17 +29,16 @@ internal sealed unsafe partial class Attention
         }
     }
 
+    private static int PaddedHeadDimension(int headDim) => (headDim + TileKeys - 1) / TileKeys * TileKeys;
+
     private void TiledBlock(Scratch scratch, int kvHead, int group, int firstQuery, int queries)
     {
         var hd = _config.HeadDimension;
+        var padded = PaddedHeadDimension(hd);
         var width = _config.QueryWidth;
-        var scale = _config.AttentionScale;
         var headOffset = kvHead * _cache.HeadBytes;
         var heads = queries * group;
-        var scores = scratch.Scores;
-        var keyRows = stackalloc float*[TileKeys];
-        var valueRows = stackalloc float*[TileKeys];
-        new Span<float>(scratch.Accumulators, heads * hd).Clear();
+        new Span<float>(scratch.Accumulators, heads * padded).Clear();
         new Span<float>(scratch.Sums, heads).Clear();
         new Span<float>(scratch.Maxima, heads).Fill(float.NegativeInfinity);
 
@@ -45,22 +47,29 @@ internal sealed unsafe partial class Attention
         var lastKeys = firstKeys + queries - 1;
         for (var tile = 0; tile < lastKeys; tile += TileKeys)
         {
-            var tileEnd = Math.Min(tile + TileKeys, lastKeys);
-            for (var j = tile; j < tileEnd; j++)
-            {
-                keyRows[j - tile] = Widen(_cache.Key(_layer, j) + headOffset, scratch.KeyTile + ((j - tile) * hd));
-                valueRows[j - tile] = Widen(_cache.Value(_layer, j) + headOffset, scratch.ValueTile + ((j - tile) * hd));
-            }
+            LoadTile(scratch, headOffset, tile, Math.Min(tile + TileKeys, lastKeys) - tile, hd, padded);
 
-            // Queries before this tile's first key have finished; each later one takes its own part of the tile.
-            for (var i = Math.Max(0, tile + 1 - firstKeys); i < queries; i++)
+            // Queries before this tile's first key have finished; the others go four at a time.
+            for (var i = Math.Max(0, tile + 1 - firstKeys) & ~3; i < queries; i += 4)
             {
-                var end = Math.Min(tile + TileKeys, firstKeys + i);
-                var q = _queries + ((long)(firstQuery + i) * width) + ((long)kvHead * group * hd);
                 for (var g = 0; g < group; g++)
                 {
-                    var head = (i * group) + g;
-                    TileStep(q + (g * hd), keyRows, valueRows, end - tile, scratch.Accumulators + ((long)head * hd), ref scratch.Maxima[head], ref scratch.Sums[head], scores, hd, scale);
+                    var q = _queries + ((long)(firstQuery + i) * width) + ((long)((kvHead * group) + g) * hd);
+                    var stride = (long)width;
+                    if (i + 4 > queries)
+                    {
+                        // The block's short last quad: copy its rows so no row past the batch is read.
+                        new Span<float>(scratch.QueryQuad, 4 * hd).Clear();
+                        for (var r = 0; r < queries - i; r++)
+                        {
+                            Buffer.MemoryCopy(q + (r * stride), scratch.QueryQuad + (r * hd), hd * sizeof(float), hd * sizeof(float));
+                        }
+
+                        q = scratch.QueryQuad;
+                        stride = hd;
+                    }
+
+                    QuadStep(scratch, q, stride, firstKeys + i, Math.Min(4, queries - i), tile, (i * group) + g, group, hd, padded);
                 }
             }
         }
@@ -71,49 +80,93 @@ internal sealed unsafe partial class Attention
             for (var g = 0; g < group; g++)
             {
                 var head = (i * group) + g;
-                Finish(scratch.Accumulators + ((long)head * hd), scratch.Sums[head], o + (g * hd), hd);
+                Finish(scratch.Accumulators + ((long)head * padded), scratch.Sums[head], o + (g * hd), hd);
             }
         }
     }
 
-    // One query head against one tile of keys: scores, the tile's max, rescale of the running sums, then the
-    // V-weighted sum (ggml's tiled step, exp sums in double as ggml_vec_soft_max_f32).
-    private static void TileStep(float* query, float** keyRows, float** valueRows, int keys, float* acc, ref float max, ref float sum, float* scores, int hd, float scale)
+    // One tile of the cache as the two B operands: keys as columns (hd x 64) and values as rows padded with zeros
+    // (64 x padded; rows past the tile's end are zero, so their zero weights cannot meet a stale NaN).
+    private void LoadTile(Scratch scratch, long headOffset, int tile, int count, int hd, int padded)
     {
-        var tileMax = float.NegativeInfinity;
-        for (var j = 0; j < keys; j++)
+        new Span<float>(scratch.ValueTile, TileKeys * padded).Clear();
+        for (var j = 0; j < count; j++)
         {
-            var score = AttentionMath.Dot(query, keyRows[j], hd) * scale;
-            scores[j] = score;
-            tileMax = MathF.Max(tileMax, score);
+            var key = Widen(_cache.Key(_layer, tile + j) + headOffset, scratch.KeyTile);
+            for (var d = 0; d < hd; d++)
+            {
+                scratch.KeysTransposed[(d * TileKeys) + j] = key[d];
+            }
+
+            var value = Widen(_cache.Value(_layer, tile + j) + headOffset, scratch.ValueTile + (j * padded));
+            if (value != scratch.ValueTile + (j * padded))
+            {
+                Buffer.MemoryCopy(value, scratch.ValueTile + (j * padded), hd * sizeof(float), hd * sizeof(float));
+            }
+        }
+    }
+
+    // Four consecutive queries of one head against one tile: scores (Q times the key columns), each row's online
+    // softmax step (ggml's tiled step: the tile's max, the running sums rescaled, exp sums in double), then the running
+    // V sums += weights times the value rows. A query that has no keys in this tile (or is past the block) gets zero
+    // weights and keeps its state.
+    private void QuadStep(Scratch scratch, float* q, long queryStride, int keysOfFirst, int rows, int tile, int head, int group, int hd, int padded)
+    {
+        var p = scratch.Probabilities;
+        var columns = F32Kernels.OuterTileColumns;
+        new Span<float>(p, 4 * TileKeys).Clear();
+        for (var c = 0; c < TileKeys; c += columns)
+        {
+            F32Kernels.OuterTile(hd, q, queryStride, scratch.KeysTransposed + c, TileKeys, p + c, TileKeys);
         }
 
-        var m = max;
-        var s = sum;
-        var newMax = MathF.Max(m, tileMax);
-        if (newMax > m)
+        var scale = _config.AttentionScale;
+        var stateStride = (long)group * padded;
+        for (var r = 0; r < 4; r++)
         {
-            var ms = MathF.Exp(m - newMax);
-            AttentionMath.Scale(acc, ms, hd);
-            s *= ms;
+            var row = p + (r * TileKeys);
+            var keys = r < rows ? Math.Min(TileKeys, keysOfFirst + r - tile) : 0;
+            if (keys <= 0)
+            {
+                new Span<float>(row, TileKeys).Clear();
+                continue;
+            }
+
+            var tileMax = float.NegativeInfinity;
+            for (var j = 0; j < keys; j++)
+            {
+                row[j] *= scale;
+                tileMax = MathF.Max(tileMax, row[j]);
+            }
+
+            var state = head + (r * group);
+            var m = scratch.Maxima[state];
+            var s = scratch.Sums[state];
+            var newMax = MathF.Max(m, tileMax);
+            if (newMax > m)
+            {
+                var ms = MathF.Exp(m - newMax);
+                AttentionMath.Scale(scratch.Accumulators + ((long)state * padded), ms, hd);
+                s *= ms;
+            }
+
+            double tileSum = 0;
+            for (var j = 0; j < keys; j++)
+            {
+                var e = MathF.Exp(row[j] - newMax);
+                row[j] = e;
+                tileSum += e;
+            }
+
+            new Span<float>(row + keys, TileKeys - keys).Clear();
+            scratch.Maxima[state] = newMax;
+            scratch.Sums[state] = s + (float)tileSum;
         }
 
-        m = newMax;
-        double tileSum = 0;
-        for (var j = 0; j < keys; j++)
+        var acc = scratch.Accumulators + ((long)head * padded);
+        for (var c = 0; c < padded; c += columns)
         {
-            var e = MathF.Exp(scores[j] - m);
-            scores[j] = e;
-            tileSum += e;
+            F32Kernels.OuterTile(TileKeys, p, TileKeys, scratch.ValueTile + c, padded, acc + c, stateStride);
         }
-
-        s += (float)tileSum;
-        for (var j = 0; j < keys; j++)
-        {
-            AttentionMath.MultiplyAdd(acc, valueRows[j], scores[j], hd);
-        }
-
-        max = m;
-        sum = s;
     }
 }

@@ -50,9 +50,12 @@ internal sealed unsafe partial class Attention : IDisposable
     {
         public Scratch(int headDim, int group, int contextLength, long queryBytes)
         {
-            // Per-head state is sized for a whole block of tiled queries (the vector path uses the first group of it).
+            // Per-head state is sized for a whole block of tiled queries (the vector path uses the first group of it);
+            // tiled rows are padded to whole OuterTile column blocks.
+            var padded = PaddedHeadDimension(headDim);
             var heads = (long)TiledBlockQueries * group;
-            var floats = (4L * headDim) + contextLength + TileKeys + (2L * heads * headDim) + (2L * heads) + (2L * TileKeys * headDim);
+            var floats = (4L * headDim) + contextLength + TileKeys + (2L * heads * padded) + (2L * heads)
+                + (3L * TileKeys * padded) + (4L * headDim) + (4L * TileKeys);
             Memory = (byte*)NativeMemory.AlignedAlloc((nuint)((floats * sizeof(float)) + queryBytes + 64), 64);
             Accumulator = (float*)Memory;
             Values = Accumulator + headDim;
@@ -60,13 +63,25 @@ internal sealed unsafe partial class Attention : IDisposable
             Query = Keys + headDim;
             Scores = Query + headDim;
             Accumulators = Scores + contextLength + TileKeys;
-            Queries = Accumulators + (heads * headDim);
-            Maxima = Queries + (heads * headDim);
+            Queries = Accumulators + (heads * padded);
+            Maxima = Queries + (heads * padded);
             Sums = Maxima + heads;
             KeyTile = Sums + heads;
-            ValueTile = KeyTile + ((long)TileKeys * headDim);
-            ConvertedQuery = (byte*)(ValueTile + ((long)TileKeys * headDim));
+            ValueTile = KeyTile + ((long)TileKeys * padded);
+            KeysTransposed = ValueTile + ((long)TileKeys * padded);
+            QueryQuad = KeysTransposed + ((long)TileKeys * padded);
+            Probabilities = QueryQuad + (4L * headDim);
+            ConvertedQuery = (byte*)(Probabilities + (4L * TileKeys));
         }
+
+        /// <summary>Tiled path: one tile of keys as columns (head dimension x 64), the B of Q times K.</summary>
+        public float* KeysTransposed { get; }
+
+        /// <summary>Tiled path: four query rows copied together when the block's last quad is short.</summary>
+        public float* QueryQuad { get; }
+
+        /// <summary>Tiled path: four queries' scores, then their weights, over one tile of keys.</summary>
+        public float* Probabilities { get; }
 
         /// <summary>Per head of a GQA group (per query and head on the tiled path): running V sums, rounded queries, running maxima and sums.</summary>
         public float* Accumulators { get; }
