@@ -35,9 +35,11 @@ public sealed unsafe class MatMulDriverTests
         var data = new TheoryData<GgmlType, long, long, long>();
         foreach (var type in WeightTypes().Where(MatMulDriver.IsSupported))
         {
-            // m = 1 (a token), 3, 64 (a batch); n odd so tiles and thread chunks never divide it.
+            // m = 1 (a token), 3, 7 (a batch that is not whole tiles of four), 64 (a batch); n odd so tiles and
+            // thread chunks never divide it.
             data.Add(type, 1, 37, 1);
             data.Add(type, 3, 129, 3);
+            data.Add(type, 2, 61, 7);
             data.Add(type, 8, 300, 64);
         }
 
