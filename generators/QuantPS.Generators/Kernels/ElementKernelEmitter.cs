@@ -45,6 +45,25 @@ internal sealed class ElementKernelEmitter : KernelFamily
         {
             FloatTileEmitter.Emit(writer);
         }
+
+        if (format == "F16")
+        {
+            writer.Lines(DotScaledScalar);
+            foreach (var width in Width.All)
+            {
+                writer.Lines(width.Fill(DotScaled));
+            }
+
+            writer
+                .Line("private static readonly global::QuantPS.Kernels.DotKernel[] DotScaledByWidth = { DotScaledScalar, DotScaledV128, DotScaledV256, DotScaledV512 };")
+                .Line()
+                .Line("/// <summary>The DotScaled kernel instantiated at <paramref name=\"width\"/>.</summary>")
+                .Line("public static global::QuantPS.Kernels.DotKernel DotScaledAt(global::QuantPS.Kernels.VectorWidth width) => DotScaledByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];")
+                .Line()
+                .Line("/// <summary>The DotScaled kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
+                .Line("public static readonly global::QuantPS.Kernels.DotKernel DotScaled = DotScaledAt(global::QuantPS.Kernels.KernelWidth.Active);")
+                .Line();
+        }
     }
 
     public override void EmitQuantizer(SourceWriter writer, KernelModel model)
@@ -207,6 +226,76 @@ internal sealed class ElementKernelEmitter : KernelFamily
             }
 
             return sum;
+        }
+
+        """;
+
+    // F16 weights against float activations that were rounded to F16 and multiplied by 2^112 (ScaledActivation).
+    // A half's bits, sign-extended and shifted left 13 with bits 28-30 cleared, are a float worth the half times
+    // 2^-112, exact for normals and subnormals; against the scaled activation every product, and so every sum, is
+    // the same float as half times activation. Three integer operations per value instead of a full conversion on
+    // each side. Exponent 31 (inf, NaN) is not covered by the shortcut: a row holding one is summed again exactly.
+    private const string DotScaledScalar = """
+        /// <summary>2^112, the factor DotScaled's activations carry (exact for every F16 value: 65504 * 2^112 &lt; 2^128).</summary>
+        public const float ScaledActivation = 5.192296858534828e33f;
+
+        /// <summary>Scalar fallback of DotScaled: each half converted exactly, the activation's factor taken back out (exact).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float DotScaledScalar(long count, byte* weights, byte* activations)
+        {
+            ushort* x = (ushort*)weights;
+            float* y = (float*)activations;
+            float sum = 0f;
+            for (long i = 0; i < count; i++)
+            {
+                sum += global::QuantPS.Kernels.FloatConversions.HalfToSingle(x[i]) * (y[i] * (1f / ScaledActivation));
+            }
+
+            return sum;
+        }
+
+        """;
+
+    private const string DotScaled = """
+        /// <summary>Dot product of an F16 row with activations scaled by <see cref="ScaledActivation"/>, 2 x $L per step.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float DotScaled$W(long count, byte* weights, byte* activations)
+        {
+            short* x = (short*)weights;
+            float* y = (float*)activations;
+            var mask = $V.Create(unchecked((int)0x8FFFE000));
+            var exponent = $V.Create(0x0F800000);
+            var acc0 = $V<float>.Zero;
+            var acc1 = $V<float>.Zero;
+            var acc2 = $V<float>.Zero;
+            var acc3 = $V<float>.Zero;
+            var largest = $V<int>.Zero;
+            long i = 0;
+            for (; i + 4 * $L <= count; i += 4 * $L)
+            {
+                var x0 = $V.Load(x + i);
+                var x1 = $V.Load(x + i + 2 * $L);
+                var w0 = $V.ShiftLeft($V.WidenLower(x0), 13) & mask;
+                var w1 = $V.ShiftLeft($V.WidenUpper(x0), 13) & mask;
+                var w2 = $V.ShiftLeft($V.WidenLower(x1), 13) & mask;
+                var w3 = $V.ShiftLeft($V.WidenUpper(x1), 13) & mask;
+                largest = $V.Max(largest, $V.Max($V.Max(w0 & exponent, w1 & exponent), $V.Max(w2 & exponent, w3 & exponent)));
+                acc0 = Simd.MultiplyAdd(w0.AsSingle(), $V.Load(y + i), acc0);
+                acc1 = Simd.MultiplyAdd(w1.AsSingle(), $V.Load(y + i + $L), acc1);
+                acc2 = Simd.MultiplyAdd(w2.AsSingle(), $V.Load(y + i + 2 * $L), acc2);
+                acc3 = Simd.MultiplyAdd(w3.AsSingle(), $V.Load(y + i + 3 * $L), acc3);
+            }
+
+            float sum = $V.Sum((acc0 + acc1) + (acc2 + acc3));
+            var special = $V.EqualsAny(largest, exponent);
+            for (; i < count; i++)
+            {
+                var bits = ((int)x[i] << 13) & unchecked((int)0x8FFFE000);
+                special |= (bits & 0x0F800000) == 0x0F800000;
+                sum += BitConverter.Int32BitsToSingle(bits) * y[i];
+            }
+
+            return special ? DotScaledScalar(count, weights, activations) : sum;
         }
 
         """;

@@ -15,7 +15,20 @@ internal sealed class MatMulKernels
         Dot = dot;
         Dot4 = dot4;
         Quantize = quantize;
+        if (weight.Type == GgmlType.F16)
+        {
+            ScaledDot = Generated.F16Kernels.DotScaled;
+        }
     }
+
+    /// <summary>
+    /// F16 only (null elsewhere): the dot product against activations rounded to F16, widened to float and multiplied
+    /// by <see cref="ScaledActivation"/> once per row, so the kernel converts only the weights (see F16Kernels.DotScaled).
+    /// </summary>
+    public DotKernel? ScaledDot { get; }
+
+    /// <summary>The factor <see cref="ScaledDot"/>'s activations carry.</summary>
+    public static float ScaledActivation => Generated.F16Kernels.ScaledActivation;
 
     public GgmlTypeInfo Weight { get; }
 

@@ -135,5 +135,38 @@ internal sealed unsafe partial class MatMulRunner
         }
     }
 
+    // Matrix-vector products over F16 weights: activations as F16-rounded floats times MatMulKernels.ScaledActivation
+    // (m rows of k floats), then one row of F16 the rounding goes through.
+    private bool _scaled;
+
+    private static long ScaledScratchBytes(MatMulKernels kernels, long k, long m) =>
+        checked((m * k * sizeof(float)) + kernels.Activation.RowSizeBytes(k));
+
+    /// <summary>Grows the scratch so a scaled matrix-vector product of <paramref name="m"/> rows needs no allocation.</summary>
+    internal void EnsureScaledScratch(MatMulKernels kernels, long k, long m)
+    {
+        if (kernels.ScaledDot is not null)
+        {
+            EnsureScratch(ScaledScratchBytes(kernels, k, Math.Min(m, VectorMaxActs)));
+        }
+    }
+
+    private void PrepareScaledRows(long first, long end)
+    {
+        var k = _k;
+        var rounded = _scratch + (_m * k * sizeof(float));
+        var scale = MatMulKernels.ScaledActivation;
+        for (var row = first; row < end; row++)
+        {
+            var destination = (float*)(_activations + (row * _activationRowBytes));
+            _kernels.Quantize!(_x + (row * k), rounded, k);
+            _kernels.Activation.Dequantize!(rounded, destination, k);
+            for (long i = 0; i < k; i++)
+            {
+                destination[i] *= scale;
+            }
+        }
+    }
+
     private static long RoundUp(long value, long multiple) => (value + multiple - 1) / multiple * multiple;
 }

@@ -135,6 +135,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         _counters.NextTile = 0;
         _counters.NextQuantRow = 0;
         _counters.QuantizedRows = 0;
+        _scaled = false;
         _floatTiles = m > VectorMaxActs && UsesFloatTiles(kernels);
         if (_floatTiles)
         {
@@ -142,7 +143,14 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
             return;
         }
 
-        if (kernels.Quantize is null)
+        _scaled = m <= VectorMaxActs && kernels.ScaledDot is not null;
+        if (_scaled)
+        {
+            _activationRowBytes = k * sizeof(float);
+            EnsureScratch(ScaledScratchBytes(kernels, k, m));
+            _activations = _scratch;
+        }
+        else if (kernels.Quantize is null)
         {
             _activations = (byte*)x;
             _activationRowBytes = k * sizeof(float);
@@ -196,6 +204,12 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         if (_floatTiles)
         {
             PrepareFloatRows(first, end, worker);
+            return;
+        }
+
+        if (_scaled)
+        {
+            PrepareScaledRows(first, end);
             return;
         }
 
@@ -259,7 +273,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         var act0 = actTile * _actsPerTile;
         var actEnd = Math.Min(act0 + _actsPerTile, _m);
 
-        var dot = _kernels.Dot;
+        var dot = _scaled ? _kernels.ScaledDot! : _kernels.Dot;
         var k = _k;
         var n = _n;
         var weightRowBytes = _weightRowBytes;
@@ -268,7 +282,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         // Four activation rows at a time: the kernel decodes each weight block once for all four.
         var dot4 = _kernels.Dot4;
         var four = stackalloc float[4];
-        for (; a + 4 <= actEnd; a += 4)
+        for (; a + 4 <= actEnd && !_scaled; a += 4)
         {
             var activation = _activations + a * _activationRowBytes;
             var y = _y + a * n;
