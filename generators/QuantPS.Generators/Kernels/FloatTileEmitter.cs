@@ -3,15 +3,19 @@ using System.Linq;
 namespace QuantPS.Generators.Kernels;
 
 /// <summary>
-/// F32's DotTile: four weight rows against four activation rows, all floats, sixteen dot products from one pass over
-/// the rows. Matrix-matrix products over float-like weights (F32, F16, BF16) decode a tile of weight rows to floats
-/// once and run this on it, so each weight value is converted once per product instead of once per activation row,
-/// and each loaded vector feeds four multiply-adds.
+/// F32's two small float matrix kernels.
+/// <list type="bullet">
+/// <item>DotTile: four weight rows against four activation rows, sixteen dot products from one pass over the rows.
+/// Matrix-matrix products over float-like weights (F32, F16, BF16) decode a tile of weight rows to floats once and run
+/// this on it, so each weight is converted once per product instead of once per activation row, and each loaded
+/// vector feeds four multiply-adds. Every result is the same computation whatever its place in the tile (one
+/// accumulator over the vector-aligned part, its lane sum, then the tail in order), so a product does not depend on
+/// how it is tiled.</item>
+/// <item>OuterTile: C (four rows of four vectors) += A (four rows) times B, each A value broadcast against a row of B;
+/// no lane sums, each C element one fused multiply-add chain in order. Attention's batched path uses it for the
+/// scores (queries times the keys as columns) and the value sums (weights times the value rows).</item>
+/// </list>
 /// </summary>
-/// <remarks>
-/// Every one of the sixteen results is the same computation whatever its place in the tile (one accumulator over
-/// the vector-aligned part, its lane sum, then the tail in order), so a product does not depend on how it is tiled.
-/// </remarks>
 internal static class FloatTileEmitter
 {
     private const int Rows = 4;
