@@ -14,6 +14,11 @@ internal sealed unsafe partial class MatMulRunner
     // A decoded weight tile aims at this many bytes, so it stays in L2 while every activation row streams past it.
     private const long FloatTileBytes = 256 * 1024;
 
+    // Rows longer than this are cut into slices of about this many values (the last may be shorter), so a tile still
+    // holds enough weight rows (32) to reuse each activation value it loads from L3 many times; the slices' sums are
+    // added in order, so a result depends on k alone, never on how the batch or the rows are tiled.
+    private const long SliceTarget = 2048;
+
     // DotTile's shape: this many weight rows against this many activation rows.
     private const int TileSide = 4;
 
@@ -21,18 +26,31 @@ internal sealed unsafe partial class MatMulRunner
     private float* _floatActivations;
     private byte* _threadScratch;
     private long _threadScratchBytes;
+    private long _sliceLength;
 
     private static bool UsesFloatTiles(MatMulKernels kernels) =>
         kernels.Activation.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16 && kernels.Weight.Dequantize is not null;
+
+    /// <summary>Values per slice of a row of <paramref name="k"/>: the whole row up to 1.5 slices, else equal cuts on 64s.</summary>
+    internal static long SliceLength(long k)
+    {
+        if (k <= SliceTarget * 3 / 2)
+        {
+            return k;
+        }
+
+        var slices = (k + SliceTarget - 1) / SliceTarget;
+        return RoundUp((k + slices - 1) / slices, 64);
+    }
 
     /// <summary>Scratch bytes the float-tile path needs for <paramref name="m"/> rows of <paramref name="k"/> values.</summary>
     private long FloatTileScratchBytes(long k, long m, long rowsPerTile) =>
         checked((RoundUp(m, TileSide) * k * sizeof(float)) + (ThreadCount * ThreadScratchBytes(k, rowsPerTile)));
 
-    // Per thread: the decoded weight tile, then one row of the activation type (rounding goes through it).
-    private static long ThreadScratchBytes(long k, long rowsPerTile) => RoundUp((rowsPerTile + 1) * k * sizeof(float), 64);
+    // Per thread: the decoded weight tile (rows of one slice), then one row of the activation type (rounding goes through it).
+    private static long ThreadScratchBytes(long k, long rowsPerTile) => RoundUp(((rowsPerTile * SliceLength(k)) + k) * sizeof(float), 64);
 
-    private static long MaxFloatTileRows(long k) => Math.Max(TileSide, FloatTileBytes / (k * sizeof(float)) / TileSide * TileSide);
+    private static long MaxFloatTileRows(long k) => Math.Max(TileSide, FloatTileBytes / (SliceLength(k) * sizeof(float)) / TileSide * TileSide);
 
     /// <summary>Grows the scratch so a float-tile product of <paramref name="m"/> rows of <paramref name="k"/> needs no allocation.</summary>
     internal void EnsureFloatTileScratch(MatMulKernels kernels, long k, long m)
@@ -59,6 +77,7 @@ internal sealed unsafe partial class MatMulRunner
         }
 
         _tileCount = (_n + _rowsPerTile - 1) / _rowsPerTile;
+        _sliceLength = SliceLength(k);
         _quantizeInJob = true;
         _threadScratchBytes = ThreadScratchBytes(k, _rowsPerTile);
         EnsureScratch(FloatTileScratchBytes(k, _m, _rowsPerTile));
@@ -91,44 +110,60 @@ internal sealed unsafe partial class MatMulRunner
 
     private float* ThreadWeightTile(int worker) => (float*)(_threadScratch + (worker * _threadScratchBytes));
 
-    private byte* ThreadActivationRow(int worker) => (byte*)(ThreadWeightTile(worker) + (_rowsPerTile * _k));
+    private byte* ThreadActivationRow(int worker) => (byte*)(ThreadWeightTile(worker) + (_rowsPerTile * _sliceLength));
 
     private void RunFloatTile(long tile, int worker)
+    {
+        var row0 = tile * _rowsPerTile;
+        var rows = Math.Min(_rowsPerTile, _n - row0);
+        for (long start = 0; start < _k; start += _sliceLength)
+        {
+            RunFloatSlice(row0, rows, start, Math.Min(_sliceLength, _k - start), worker);
+        }
+    }
+
+    /// <summary>
+    /// The tile's rows over values [start, start + length): decoded once, then against every activation row. The first
+    /// slice stores its sums; each later one adds its own.
+    /// </summary>
+    private void RunFloatSlice(long row0, long rows, long start, long length, int worker)
     {
         var k = _k;
         var n = _n;
         var m = _m;
-        var row0 = tile * _rowsPerTile;
-        var rows = Math.Min(_rowsPerTile, n - row0);
         var decoded = ThreadWeightTile(worker);
         var decode = _kernels.Weight.Dequantize!;
+        var blockSize = _kernels.Weight.BlockSize;
         for (long r = 0; r < rows; r++)
         {
-            decode(_weights + ((row0 + r) * _weightRowBytes), decoded + (r * k), k);
+            var row = _weights + ((row0 + r) * _weightRowBytes);
+            decode(row + (start / blockSize * _kernels.Weight.TypeSize), decoded + (r * length), length);
         }
 
         var dotTile = F32Kernels.DotTile;
+        var first = start == 0;
         var partial = stackalloc float[TileSide * TileSide];
         for (long a = 0; a < m; a += TileSide)
         {
-            var activations = _floatActivations + (a * k);
+            var activations = _floatActivations + (a * k) + start;
             var y = _y + (a * n) + row0;
             for (long r = 0; r < rows; r += TileSide)
             {
-                if (a + TileSide <= m && r + TileSide <= rows)
+                if (first && a + TileSide <= m && r + TileSide <= rows)
                 {
-                    dotTile(k, decoded + (r * k), k, activations, k, y + r, n);
+                    dotTile(length, decoded + (r * length), length, activations, k, y + r, n);
                     continue;
                 }
 
-                // An edge tile: rows past the batch or the tile hold stale values; their results are dropped, and each
-                // kept result is computed exactly as inside a full tile.
-                dotTile(k, decoded + (r * k), k, activations, k, partial, TileSide);
+                // An edge tile or a later slice: rows past the batch or the tile hold stale values; their results are
+                // dropped, and each kept result is computed exactly as inside a full tile.
+                dotTile(length, decoded + (r * length), length, activations, k, partial, TileSide);
                 for (long i = 0; i < TileSide && a + i < m; i++)
                 {
                     for (long j = 0; j < TileSide && r + j < rows; j++)
                     {
-                        y[(i * n) + r + j] = partial[(i * TileSide) + j];
+                        var sum = partial[(i * TileSide) + j];
+                        y[(i * n) + r + j] = first ? sum : y[(i * n) + r + j] + sum;
                     }
                 }
             }

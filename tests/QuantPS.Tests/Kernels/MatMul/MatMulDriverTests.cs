@@ -95,6 +95,36 @@ public sealed unsafe class MatMulDriverTests
         }
     }
 
+    /// <summary>
+    /// Float-like weights with rows long enough to be cut into slices (k = 5000: three slices): still the float64
+    /// reference, and a batch row's results are the same bits whatever the batch around it or the thread count.
+    /// </summary>
+    [Theory]
+    [InlineData(GgmlType.F32)]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
+    public void Long_float_rows_are_summed_in_slices_independent_of_tiling(GgmlType type)
+    {
+        var info = Supported(type);
+        const long k = 5000, n = 37, m = 9;
+        var weights = RandomWeights(info, k, n, seed: 7);
+        var x = RandomActivations(k, m, seed: 8);
+        var (expected, magnitude) = Reference(info, weights, x, k, n, m);
+
+        using var one = new MatMulWorkspace(threadCount: 1);
+        using var two = new MatMulWorkspace(threadCount: 2);
+        var y = Run(type, weights, x, k, n, m, two);
+        for (var i = 0; i < y.Length; i++)
+        {
+            Assert.True(Math.Abs(y[i] - expected[i]) <= FloatAccumulationTolerance * magnitude[i] + 1e-6,
+                $"{type}: y[{i / n}, {i % n}] = {y[i]}, oracle {expected[i]}.");
+        }
+
+        Assert.Equal(y, Run(type, weights, x, k, n, m, one));
+        var firstSix = Run(type, weights, x, k, n, 6, two);
+        Assert.Equal(y.AsSpan(0, (int)(6 * n)).ToArray(), firstSix);
+    }
+
     [Theory]
     [InlineData(1L)]
     [InlineData(64L)]
