@@ -54,7 +54,7 @@ public sealed unsafe class InferenceContext : IDisposable
         {
             _workspace = new MatMulWorkspace(options.Threads);
             _attention = new Attention(_config, _cache, options.FlashAttention, _workspace.ThreadCount);
-            _rope = new Rope(_config, _weights.RopeFrequencyFactors);
+            _rope = new Rope(_config, Rope.FactorsFor(_config, _weights, contextLength));
             _lastLogits = new float[_config.VocabularySize];
             long d = _config.EmbeddingLength, qw = _config.QueryWidth, kvw = _config.KvWidth, ff = _config.FeedForwardLength;
             var perToken = (3 * d) + (2 * qw) + (2 * kvw) + (2 * ff);

@@ -16,9 +16,17 @@ public enum RopeLayout
 /// <summary>The RoPE context-extension scheme a model was trained with (GGUF <c>rope.scaling.type</c>).</summary>
 public enum RopeScaling
 {
+    /// <summary>"none": positions are never scaled, whatever rope.scaling.factor says.</summary>
     None,
+
+    /// <summary>"linear" (also the default when the key is absent): positions times 1 / factor.</summary>
     Linear,
+
+    /// <summary>"yarn": linear interpolation blended with extrapolation per frequency, plus a magnitude correction.</summary>
     Yarn,
+
+    /// <summary>"longrope" (phi3): per-frequency divisors from the rope_factors_long / rope_factors_short tensors.</summary>
+    LongRope,
 }
 
 /// <summary>
@@ -33,6 +41,9 @@ public sealed record ModelConfig
     /// llama), qwen2 (Q/K/V biases) and qwen3 (per-head RMS norm of Q and K), with llama.cpp's RoPE layout for each.
     /// </summary>
     public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3" };
+
+    /// <summary>The strings rope.scaling.type may hold (llama.cpp's LLAMA_ROPE_SCALING_TYPES).</summary>
+    public static IReadOnlyList<string> SupportedRopeScalings { get; } = new[] { "none", "linear", "yarn", "longrope" };
 
     public required string Architecture { get; init; }
 
@@ -71,9 +82,18 @@ public sealed record ModelConfig
     /// <summary>The context length YaRN corrects from (rope.scaling.original_context_length, else the trained one).</summary>
     public required int RopeOriginalContextLength { get; init; }
 
+    /// <summary>
+    /// YaRN's ramp bounds in rotations. llama.cpp reads rope.scaling.yarn_beta_fast/slow (and yarn_ext_factor,
+    /// yarn_attn_factor, yarn_log_multiplier) only for grok and deepseek2, so for these architectures they are the
+    /// defaults whatever the file says.
+    /// </summary>
     public float YarnBetaFast { get; init; } = 32f;
 
+    /// <inheritdoc cref="YarnBetaFast"/>
     public float YarnBetaSlow { get; init; } = 1f;
+
+    /// <summary>rope.scaling.finetuned: informational only (llama.cpp just prints it).</summary>
+    public bool RopeFinetuned { get; init; }
 
     /// <summary>rope.scaling.attn_factor: a multiplier on the rotated values (1 unless the model says).</summary>
     public float RopeAttentionFactor { get; init; } = 1f;
@@ -136,20 +156,17 @@ public sealed record ModelConfig
         }
 
         var trainedContext = reader.Int("context_length", min: 1);
-        var scalingName = metadata.GetString(arch + ".rope.scaling.type") ?? "linear";
-        var scaling = scalingName switch
-        {
-            "none" => RopeScaling.None,
-            "linear" => RopeScaling.Linear,
-            "yarn" => RopeScaling.Yarn,
-            _ => throw reader.Invalid("rope.scaling.type", $"'{scalingName}' is not supported (none, linear, yarn)"),
-        };
+        var scaling = ReadRopeScaling(metadata, reader, arch);
         var factor = reader.Float("rope.scaling.factor", fallback: reader.Float("rope.scale_linear", fallback: 0f));
-        var freqScale = factor == 0f ? 1f : 1f / factor;
-        if (scaling == RopeScaling.None)
+        if (factor < 0f)
         {
-            freqScale = 1f;
+            throw reader.Invalid(metadata.ContainsKey(arch + ".rope.scaling.factor") ? "rope.scaling.factor" : "rope.scale_linear",
+                $"{factor} is negative (0 or absent means unscaled)");
         }
+
+        // llama.cpp: a factor of 0 (or none) means 1; the type "none" never scales.
+        var freqScale = factor == 0f || scaling == RopeScaling.None ? 1f : 1f / factor;
+        var originalContext = reader.Int("rope.scaling.original_context_length", min: 0, fallback: 0);
 
         var scale = reader.Float("attention.scale", fallback: 0f);
         var vocab = metadata.GetInteger(arch + ".vocab_size") ?? metadata.GetArray("tokenizer.ggml.tokens")?.Count
@@ -173,11 +190,31 @@ public sealed record ModelConfig
             RopeFreqBase = reader.Float("rope.freq_base", fallback: 10000f),
             RopeFreqScale = freqScale,
             RopeScaling = scaling,
-            RopeOriginalContextLength = reader.Int("rope.scaling.original_context_length", min: 1, fallback: trainedContext),
-            YarnBetaFast = reader.Float("rope.scaling.yarn_beta_fast", fallback: 32f),
-            YarnBetaSlow = reader.Float("rope.scaling.yarn_beta_slow", fallback: 1f),
+            RopeOriginalContextLength = originalContext == 0 ? trainedContext : originalContext, // 0 = unset, as in llama_context
             RopeAttentionFactor = reader.Float("rope.scaling.attn_factor", fallback: 1f),
+            RopeFinetuned = metadata.GetBool(arch + ".rope.scaling.finetuned") ?? false,
             AttentionScale = scale == 0f ? 1f / MathF.Sqrt(headDim) : scale,
+        };
+    }
+
+    // rope.scaling.type, "linear" when absent; llama.cpp asserts on anything else, this names the key and the choices.
+    private static RopeScaling ReadRopeScaling(GgufMetadata metadata, KeyReader reader, string arch)
+    {
+        var key = arch + ".rope.scaling.type";
+        if (!metadata.ContainsKey(key))
+        {
+            return RopeScaling.Linear;
+        }
+
+        var name = metadata.GetString(key) ?? throw reader.Invalid("rope.scaling.type", "it is not a string");
+        return name switch
+        {
+            "none" => RopeScaling.None,
+            "linear" => RopeScaling.Linear,
+            "yarn" => RopeScaling.Yarn,
+            "longrope" => RopeScaling.LongRope,
+            _ => throw reader.Invalid("rope.scaling.type",
+                $"'{name}' is not a supported RoPE scaling type (supported: {string.Join(", ", SupportedRopeScalings)})"),
         };
     }
 

@@ -104,6 +104,12 @@ public sealed unsafe class ModelWeights
     /// <summary>rope_freqs.weight (llama 3 style per-frequency divisors), or null.</summary>
     public float* RopeFrequencyFactors { get; }
 
+    /// <summary>rope_factors_long.weight of a longrope model (used when the context exceeds the original one), or null.</summary>
+    public float* RopeFactorsLong { get; private init; }
+
+    /// <summary>rope_factors_short.weight of a longrope model, or null.</summary>
+    public float* RopeFactorsShort { get; private init; }
+
     /// <exception cref="LlmException">A tensor is missing, misshapen or of a type the kernels cannot multiply.</exception>
     public static ModelWeights Load(GgufModel model, ModelConfig config)
     {
@@ -146,11 +152,16 @@ public sealed unsafe class ModelWeights
             };
         }
 
-        var ropeFreqs = model.FindTensor("rope_freqs.weight") is not null
-            ? loader.Vector("rope_freqs.weight", config.RopeDimensions / 2)
-            : null;
+        // As llama.cpp's llama loader: a longrope model has long/short factors instead of rope_freqs (all optional).
+        var pairs = config.RopeDimensions / 2;
+        var longRope = config.RopeScaling == RopeScaling.LongRope;
+        var ropeFreqs = longRope ? null : loader.OptionalVector("rope_freqs.weight", pairs);
         var outputBias = loader.OptionalVector("output.bias", config.VocabularySize);
-        return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, outputBias, layers, ropeFreqs);
+        return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, outputBias, layers, ropeFreqs)
+        {
+            RopeFactorsLong = longRope ? loader.OptionalVector("rope_factors_long.weight", pairs) : null,
+            RopeFactorsShort = longRope ? loader.OptionalVector("rope_factors_short.weight", pairs) : null,
+        };
     }
 
     private readonly struct Loader(GgufModel model)

@@ -3,7 +3,8 @@ namespace QuantPS.Inference.Engine;
 /// <summary>
 /// Rotary position embedding as ggml_rope_ext computes it on the CPU: per position a table of cos/sin built by
 /// multiplying theta by base^(-2/n) pair after pair (in float, as ggml does, not with pow per pair), with
-/// linear and YaRN scaling and optional per-frequency divisors (llama 3's rope_freqs).
+/// linear and YaRN scaling (ggml's rope_yarn, llama_context's attention factor) and optional per-frequency divisors
+/// (llama 3's rope_freqs, longrope's long/short factors).
 /// </summary>
 internal sealed unsafe class Rope
 {
@@ -40,6 +41,21 @@ internal sealed unsafe class Rope
         _attnFactor = attn * config.RopeAttentionFactor;
         _corrLow = MathF.Max(0, MathF.Floor(CorrectionDim(config.YarnBetaFast, config)));
         _corrHigh = MathF.Min(_dims - 1, MathF.Ceiling(CorrectionDim(config.YarnBetaSlow, config)));
+    }
+
+    /// <summary>
+    /// The per-frequency divisors llama_model::get_rope_factors picks: rope_freqs when present, else for longrope the
+    /// long factors once the context (padded to 256 as llama_context pads n_ctx) exceeds the original one, else the short.
+    /// </summary>
+    public static float* FactorsFor(ModelConfig config, ModelWeights weights, int contextLength)
+    {
+        if (weights.RopeFrequencyFactors != null || config.RopeScaling != RopeScaling.LongRope)
+        {
+            return weights.RopeFrequencyFactors;
+        }
+
+        var padded = (contextLength + 255L) / 256 * 256;
+        return padded > config.RopeOriginalContextLength ? weights.RopeFactorsLong : weights.RopeFactorsShort;
     }
 
     private float CorrectionDim(float rotations, ModelConfig config) =>
