@@ -25,14 +25,15 @@ public enum RopeScaling
 /// The hyperparameters of a model, read from GGUF metadata with llama.cpp's keys and defaults
 /// (llama-model.cpp load_hparams). Everything the forward pass needs, nothing it does not.
 /// </summary>
-public sealed record ModelConfig
+public sealed partial record ModelConfig
 {
-    /// <summary>The architectures this engine has a forward pass for.</summary>
     /// <summary>
     /// The architectures this engine has a forward pass for: llama (also Mistral's models, which llama.cpp files as
-    /// llama), qwen2 (Q/K/V biases) and qwen3 (per-head RMS norm of Q and K), with llama.cpp's RoPE layout for each.
+    /// llama), qwen2 (Q/K/V biases), qwen3 (per-head RMS norm of Q and K), phi3 (fused QKV and gate/up, LongRoPE
+    /// factors), gemma and gemma2 (scaled embeddings, GeGLU, tied output; gemma2 adds post-norms, soft-capping and
+    /// sliding-window layers), with llama.cpp's RoPE layout for each. See ModelConfig.Architectures.cs.
     /// </summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3" };
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2" };
 
     public required string Architecture { get; init; }
 
@@ -156,7 +157,7 @@ public sealed record ModelConfig
             ?? throw new LlmException(LlmErrorKind.MissingMetadata,
                 $"The model has neither {arch}.vocab_size nor tokenizer.ggml.tokens, so its vocabulary size is unknown.", arch + ".vocab_size");
 
-        return new ModelConfig
+        var config = new ModelConfig
         {
             Architecture = arch,
             LayerCount = layers,
@@ -179,6 +180,7 @@ public sealed record ModelConfig
             RopeAttentionFactor = reader.Float("rope.scaling.attn_factor", fallback: 1f),
             AttentionScale = scale == 0f ? 1f / MathF.Sqrt(headDim) : scale,
         };
+        return WithArchitectureSettings(config, reader);
     }
 
     // Reads "<arch>.<key>" with a clear error naming the full key.
