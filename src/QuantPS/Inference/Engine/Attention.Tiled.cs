@@ -42,10 +42,11 @@ internal sealed unsafe partial class Attention
         new Span<float>(scratch.Sums, heads).Clear();
         new Span<float>(scratch.Maxima, heads).Fill(float.NegativeInfinity);
 
-        // Query i sees keys 0..(its position); the block's last query sees the most.
+        // Query i sees keys 0..(its position) (or its window of them); the block's last query sees the most, and
+        // tiles before the first query's first key are skipped (ggml skips tiles that are masked for every query).
         var firstKeys = _firstPosition + firstQuery + 1;
         var lastKeys = firstKeys + queries - 1;
-        for (var tile = 0; tile < lastKeys; tile += TileKeys)
+        for (var tile = FirstKey(firstKeys - 1) / TileKeys * TileKeys; tile < lastKeys; tile += TileKeys)
         {
             LoadTile(scratch, headOffset, tile, Math.Min(tile + TileKeys, lastKeys) - tile, hd, padded);
 
@@ -120,22 +121,23 @@ internal sealed unsafe partial class Attention
             F32Kernels.OuterTile(hd, q, queryStride, scratch.KeysTransposed + c, TileKeys, p + c, TileKeys);
         }
 
-        var scale = _config.AttentionScale;
         var stateStride = (long)group * padded;
         for (var r = 0; r < 4; r++)
         {
             var row = p + (r * TileKeys);
+            // This row's keys in the tile: from its window's start (0 without one) to its own position.
             var keys = r < rows ? Math.Min(TileKeys, keysOfFirst + r - tile) : 0;
-            if (keys <= 0)
+            var start = r < rows ? Math.Max(0, FirstKey(keysOfFirst + r - 1) - tile) : 0;
+            if (keys <= start)
             {
                 new Span<float>(row, TileKeys).Clear();
                 continue;
             }
 
             var tileMax = float.NegativeInfinity;
-            for (var j = 0; j < keys; j++)
+            for (var j = start; j < keys; j++)
             {
-                row[j] *= scale;
+                row[j] = Score(row[j]);
                 tileMax = MathF.Max(tileMax, row[j]);
             }
 
@@ -151,7 +153,8 @@ internal sealed unsafe partial class Attention
             }
 
             double tileSum = 0;
-            for (var j = 0; j < keys; j++)
+            new Span<float>(row, start).Clear();
+            for (var j = start; j < keys; j++)
             {
                 var e = MathF.Exp(row[j] - newMax);
                 row[j] = e;

@@ -18,7 +18,8 @@ namespace QuantPS.Inference.Engine;
 /// <item>no flash attention (llama.cpp -fa off): scores, one softmax over the row, then the V-weighted sum.</item>
 /// </list>
 /// The choice between the flash paths mirrors the reference build (AVX-512: 16 floats per vector). Heads and queries
-/// are independent: large batches are shared over threads, each with its own scratch.
+/// are independent: large batches are shared over threads, each with its own scratch. Every path honours gemma2's
+/// sliding window and score soft-cap (Attention.Masking.cs).
 /// </summary>
 internal sealed unsafe partial class Attention : IDisposable
 {
@@ -36,6 +37,8 @@ internal sealed unsafe partial class Attention : IDisposable
     private readonly DequantizeRowKernel _toF32;
     private readonly Scratch[] _scratch;
     private readonly Action<int> _runChunk;
+    private readonly float _scoreScale;
+    private readonly float _softCap;
 
     // The current call, read by the chunk workers.
     private int _layer;
@@ -144,6 +147,10 @@ internal sealed unsafe partial class Attention : IDisposable
         }
 
         _runChunk = RunChunk;
+
+        // ggml's flash attention divides the scale by the soft cap, then caps: cap * tanh(dot * scale / cap).
+        _softCap = config.AttentionSoftCap;
+        _scoreScale = _softCap > 0f ? config.AttentionScale / _softCap : config.AttentionScale;
     }
 
     /// <summary>
@@ -154,6 +161,7 @@ internal sealed unsafe partial class Attention : IDisposable
     public void Run(int layer, float* queries, int count, int firstPosition, float* output)
     {
         _layer = layer;
+        _window = _config.IsSlidingWindowLayer(layer) ? _config.SlidingWindow : 0;
         _queries = queries;
         _count = count;
         _firstPosition = firstPosition;
@@ -291,7 +299,6 @@ internal sealed unsafe partial class Attention : IDisposable
     private void VectorF16Group(Scratch scratch, long headOffset, float* q, int group, int position, float* output)
     {
         var hd = _config.HeadDimension;
-        var scale = _config.AttentionScale;
         for (var g = 0; g < group; g++)
         {
             var query = scratch.Queries + (g * hd);
@@ -305,7 +312,7 @@ internal sealed unsafe partial class Attention : IDisposable
             scratch.Maxima[g] = float.NegativeInfinity;
         }
 
-        for (var j = 0; j <= position; j++)
+        for (var j = FirstKey(position); j <= position; j++)
         {
             var key = Widen(_cache.Key(_layer, j) + headOffset, scratch.Keys);
             var value = Widen(_cache.Value(_layer, j) + headOffset, scratch.Values);
@@ -313,7 +320,7 @@ internal sealed unsafe partial class Attention : IDisposable
             {
                 var acc = scratch.Accumulators + (g * hd);
                 var m = scratch.Maxima[g];
-                var score = (float)AttentionMath.DotDouble(key, scratch.Queries + (g * hd), hd) * scale;
+                var score = Score((float)AttentionMath.DotDouble(key, scratch.Queries + (g * hd), hd));
                 var ms = 1f;
                 var vs = 1f;
                 if (score > m)
@@ -344,15 +351,14 @@ internal sealed unsafe partial class Attention : IDisposable
     private void VectorF32(Scratch scratch, long headOffset, float* q, int position, float* output)
     {
         var hd = _config.HeadDimension;
-        var scale = _config.AttentionScale;
         var qc = ConvertQuery(scratch, q);
         var acc = scratch.Accumulator;
         var v = scratch.Values;
         new Span<float>(acc, hd).Clear();
         float s = 0f, m = float.NegativeInfinity;
-        for (var j = 0; j <= position; j++)
+        for (var j = FirstKey(position); j <= position; j++)
         {
-            var score = KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q) * scale;
+            var score = Score(KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q));
             var ms = 1f;
             var vs = 1f;
             if (score > m)
@@ -382,15 +388,16 @@ internal sealed unsafe partial class Attention : IDisposable
         var qc = ConvertQuery(scratch, q);
         var scores = scratch.Scores;
         var max = float.NegativeInfinity;
-        for (var j = 0; j <= position; j++)
+        var firstKey = FirstKey(position);
+        for (var j = firstKey; j <= position; j++)
         {
-            var score = KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q) * _config.AttentionScale;
+            var score = Score(KeyDot(scratch, _cache.Key(_layer, j) + headOffset, qc, q));
             scores[j] = score;
             max = MathF.Max(max, score);
         }
 
         double sum = 0;
-        for (var j = 0; j <= position; j++)
+        for (var j = firstKey; j <= position; j++)
         {
             var e = MathF.Exp(scores[j] - max);
             scores[j] = e;
@@ -398,20 +405,20 @@ internal sealed unsafe partial class Attention : IDisposable
         }
 
         var inverse = (float)(1.0 / sum);
-        for (var j = 0; j <= position; j++)
+        for (var j = firstKey; j <= position; j++)
         {
             scores[j] *= inverse;
         }
 
         if (_cache.Type == KvCacheType.F16)
         {
-            HalfRounding.Round(scores, position + 1);
+            HalfRounding.Round(scores + firstKey, position + 1 - firstKey);
         }
 
         var acc = scratch.Accumulator;
         var v = scratch.Values;
         new Span<float>(acc, hd).Clear();
-        for (var j = 0; j <= position; j++)
+        for (var j = firstKey; j <= position; j++)
         {
             var row = Widen(_cache.Value(_layer, j) + headOffset, v);
             for (var d = 0; d < hd; d++)

@@ -19,6 +19,7 @@ public sealed unsafe class InferenceContext : IDisposable
     private readonly KvCache _cache;
     private readonly Attention _attention;
     private readonly Rope _rope;
+    private readonly Rope _slidingRope; // gemma2's sliding-window layers may have their own RoPE base
     private readonly int _batch;
     private readonly float[] _lastLogits;
     private readonly int[] _single = new int[1];
@@ -54,7 +55,11 @@ public sealed unsafe class InferenceContext : IDisposable
         {
             _workspace = new MatMulWorkspace(options.Threads);
             _attention = new Attention(_config, _cache, options.FlashAttention, _workspace.ThreadCount);
-            _rope = new Rope(_config, Rope.FactorsFor(_config, _weights, contextLength));
+            var ropeFactors = Rope.FactorsFor(_config, _weights, contextLength);
+            _rope = new Rope(_config, ropeFactors);
+            _slidingRope = _config.SlidingWindow > 0 && _config.SlidingWindowRopeFreqBase != _config.RopeFreqBase
+                ? new Rope(_config with { RopeFreqBase = _config.SlidingWindowRopeFreqBase }, ropeFactors)
+                : _rope;
             _lastLogits = new float[_config.VocabularySize];
             long d = _config.EmbeddingLength, qw = _config.QueryWidth, kvw = _config.KvWidth, ff = _config.FeedForwardLength;
             var perToken = (3 * d) + (2 * qw) + (2 * kvw) + (2 * ff);
@@ -193,6 +198,11 @@ public sealed unsafe class InferenceContext : IDisposable
             embedding.Dequantize!(_weights.TokenEmbedding + (tokens[t] * rowBytes), _x + ((long)t * d), d);
         }
 
+        if (_config.EmbeddingScale != 1f)
+        {
+            AttentionMath.Scale(_x, _config.EmbeddingScale, n * d); // gemma: ggml_scale(inpL, sqrtf(n_embd))
+        }
+
         var first = Position;
         for (var l = 0; l < _config.LayerCount; l++)
         {
@@ -216,30 +226,56 @@ public sealed unsafe class InferenceContext : IDisposable
             _attention.Run(l, _q, n, first, _att);
             layer.Output.Multiply(_att, n, _delta, _workspace);
             AddBias(_delta, layer.OutputBias, n, d);
+            if (layer.PostAttentionNorm != null)
+            {
+                RmsNorm(_delta, layer.PostAttentionNorm, _delta, n); // gemma2: normed before the residual add
+            }
+
             Add(_x, _delta, (long)n * d);
 
             RmsNorm(_x, layer.FeedForwardNorm, _xb, n);
             layer.Gate.Multiply(_xb, n, _gate, _workspace);
             layer.Up.Multiply(_xb, n, _up, _workspace);
-            SwiGlu(_gate, _up, (long)n * _config.FeedForwardLength);
+            if (_config.Activation == FeedForwardActivation.Gelu)
+            {
+                Activations.GeGlu(_gate, _up, (long)n * _config.FeedForwardLength);
+            }
+            else
+            {
+                Activations.SwiGlu(_gate, _up, (long)n * _config.FeedForwardLength);
+            }
+
             layer.Down.Multiply(_gate, n, _delta, _workspace);
+            if (layer.PostFeedForwardNorm != null)
+            {
+                RmsNorm(_delta, layer.PostFeedForwardNorm, _delta, n);
+            }
+
             Add(_x, _delta, (long)n * d);
         }
 
         Position = first + n;
     }
 
-    // RoPE on this batch's Q and K, then K and V into the cache at their positions.
+    // RoPE on this batch's Q and K (then Q's own scale, where the architecture has one), then K and V into the cache
+    // at their positions.
     private void StoreKeysAndValues(int layer, int n, int first)
     {
         var hd = _config.HeadDimension;
         var kvw = _config.KvWidth;
+        var rope = _config.IsSlidingWindowLayer(layer) ? _slidingRope : _rope;
         for (var t = 0; t < n; t++)
         {
-            _rope.Prepare(first + t);
-            _rope.Apply(_q + ((long)t * _config.QueryWidth), _config.HeadCount, hd);
+            rope.Prepare(first + t);
+            var q = _q + ((long)t * _config.QueryWidth);
+            rope.Apply(q, _config.HeadCount, hd);
+            if (_config.QueryScale != 1f)
+            {
+                AttentionMath.Scale(q, _config.QueryScale, _config.QueryWidth);
+            }
+
             var k = _k + ((long)t * kvw);
-            _rope.Apply(k, _config.KvHeadCount, hd);
+            rope.Apply(k, _config.KvHeadCount, hd);
             _cache.Write(k, _cache.Key(layer, first + t), kvw);
             _cache.Write(_v + ((long)t * kvw), _cache.Value(layer, first + t), kvw);
         }
@@ -251,6 +287,10 @@ public sealed unsafe class InferenceContext : IDisposable
         RmsNorm(_x + ((long)row * d), _weights.OutputNorm, _xb, count);
         _weights.Output.Multiply(_xb, count, destination, _workspace);
         AddBias(destination, _weights.OutputBias, count, _config.VocabularySize);
+        if (_config.FinalLogitSoftCap > 0f)
+        {
+            Activations.SoftCap(destination, (long)count * _config.VocabularySize, _config.FinalLogitSoftCap);
+        }
     }
 
     private static void AddBias(float* rows, float* bias, int count, int width)
@@ -295,16 +335,6 @@ public sealed unsafe class InferenceContext : IDisposable
         for (long i = 0; i < count; i++)
         {
             x[i] += delta[i];
-        }
-    }
-
-    // gate = silu(gate) * up
-    private static void SwiGlu(float* gate, float* up, long count)
-    {
-        for (long i = 0; i < count; i++)
-        {
-            var g = gate[i];
-            gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
         }
     }
 

@@ -33,14 +33,15 @@ public enum RopeScaling
 /// The hyperparameters of a model, read from GGUF metadata with llama.cpp's keys and defaults
 /// (llama-model.cpp load_hparams). Everything the forward pass needs, nothing it does not.
 /// </summary>
-public sealed record ModelConfig
+public sealed partial record ModelConfig
 {
-    /// <summary>The architectures this engine has a forward pass for.</summary>
     /// <summary>
     /// The architectures this engine has a forward pass for: llama (also Mistral's models, which llama.cpp files as
-    /// llama), qwen2 (Q/K/V biases) and qwen3 (per-head RMS norm of Q and K), with llama.cpp's RoPE layout for each.
+    /// llama), qwen2 (Q/K/V biases), qwen3 (per-head RMS norm of Q and K), phi3 (fused QKV and gate/up, LongRoPE
+    /// factors), gemma and gemma2 (scaled embeddings, GeGLU, tied output; gemma2 adds post-norms, soft-capping and
+    /// sliding-window layers), with llama.cpp's RoPE layout for each. See ModelConfig.Architectures.cs.
     /// </summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3" };
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2" };
 
     /// <summary>The strings rope.scaling.type may hold (llama.cpp's LLAMA_ROPE_SCALING_TYPES).</summary>
     public static IReadOnlyList<string> SupportedRopeScalings { get; } = new[] { "none", "linear", "yarn", "longrope" };
@@ -173,7 +174,7 @@ public sealed record ModelConfig
             ?? throw new LlmException(LlmErrorKind.MissingMetadata,
                 $"The model has neither {arch}.vocab_size nor tokenizer.ggml.tokens, so its vocabulary size is unknown.", arch + ".vocab_size");
 
-        return new ModelConfig
+        var config = new ModelConfig
         {
             Architecture = arch,
             LayerCount = layers,
@@ -195,6 +196,7 @@ public sealed record ModelConfig
             RopeFinetuned = metadata.GetBool(arch + ".rope.scaling.finetuned") ?? false,
             AttentionScale = scale == 0f ? 1f / MathF.Sqrt(headDim) : scale,
         };
+        return WithArchitectureSettings(config, reader);
     }
 
     // rope.scaling.type, "linear" when absent; llama.cpp asserts on anything else, this names the key and the choices.

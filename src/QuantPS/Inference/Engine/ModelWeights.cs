@@ -28,6 +28,18 @@ public readonly unsafe struct WeightMatrix
     /// <summary>Rows (ggml ne1): the output width of the multiplication.</summary>
     public int Rows { get; }
 
+    /// <summary>
+    /// Rows <paramref name="first"/>..first+count-1 as a matrix of their own, a view at their offset (a row is whole
+    /// blocks): how fused tensors (phi3's attn_qkv and gate+up ffn_up) become Q, K, V, gate and up without a copy.
+    /// </summary>
+    public WeightMatrix RowSlice(int first, int count, string part)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(first);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(first + count, Rows);
+        var rowBytes = GgmlTypeTraits.Get(Type).RowSizeBytes(Columns);
+        return new WeightMatrix($"{Name} ({part})", Type, Data + (first * rowBytes), Columns, count);
+    }
+
     /// <summary>Y (m rows of <see cref="Rows"/>) = X (m rows of <see cref="Columns"/>) times this matrix transposed.</summary>
     public void Multiply(float* x, int m, float* y, MatMulWorkspace workspace) =>
         MatMulDriver.Multiply(Type, Data, Columns, Rows, x, m, y, workspace);
@@ -67,11 +79,18 @@ public sealed unsafe class LayerWeights
     public float* QueryNorm { get; init; }
 
     public float* KeyNorm { get; init; }
+
+    /// <summary>gemma2's RMS norms of the attention and feed-forward outputs before each residual add; null elsewhere.</summary>
+    public float* PostAttentionNorm { get; init; }
+
+    public float* PostFeedForwardNorm { get; init; }
 }
 
 /// <summary>
-/// Every weight of a llama-family model (llama, qwen2, qwen3) as views into the memory-mapped GGUF (never copied), checked
-/// once at load against the configuration: shapes, and types the kernels can multiply.
+/// Every weight of a llama-family model (llama, qwen2, qwen3, phi3, gemma, gemma2) as views into the memory-mapped GGUF
+/// (never copied), checked once at load against the configuration: shapes, and types the kernels can multiply.
+/// Fused tensors (attn_qkv; phi3's ffn_up holding gate then up) are split into row views; gemma and gemma2 always
+/// use token_embd as the output (llama.cpp loads no output.weight for them).
 /// </summary>
 public sealed unsafe class ModelWeights
 {
@@ -124,37 +143,43 @@ public sealed unsafe class ModelWeights
                 $"token_embd.weight is stored as {embedding.Type}, which has no dequantizer yet.", embedding.Name);
         }
 
-        var output = model.FindTensor("output.weight") is not null
-            ? loader.Matrix("output.weight", d, config.VocabularySize)
-            : loader.Matrix("token_embd.weight", d, config.VocabularySize);
+        // gemma/gemma2 tie the output to token_embd (an output.weight there is not theirs: llama.cpp would refuse the file).
+        var tied = config.Architecture is "gemma" or "gemma2" || model.FindTensor("output.weight") is null;
+        var output = loader.Matrix(tied ? "token_embd.weight" : "output.weight", d, config.VocabularySize);
 
         var layers = new LayerWeights[config.LayerCount];
+        var gemma2 = config.Architecture == "gemma2";
+        var qwen3 = config.Architecture == "qwen3";
         for (var i = 0; i < layers.Length; i++)
         {
             var p = $"blk.{i}.";
+            var (query, key, value) = QueryKeyValue(model, loader, config, p);
+            var (gate, up) = GateUp(loader, config, p);
             layers[i] = new LayerWeights
             {
                 AttentionNorm = loader.Vector(p + "attn_norm.weight", d),
-                Query = loader.Matrix(p + "attn_q.weight", d, config.QueryWidth),
-                Key = loader.Matrix(p + "attn_k.weight", d, config.KvWidth),
-                Value = loader.Matrix(p + "attn_v.weight", d, config.KvWidth),
+                Query = query,
+                Key = key,
+                Value = value,
                 Output = loader.Matrix(p + "attn_output.weight", config.QueryWidth, d),
                 FeedForwardNorm = loader.Vector(p + "ffn_norm.weight", d),
-                Gate = loader.Matrix(p + "ffn_gate.weight", d, config.FeedForwardLength),
-                Up = loader.Matrix(p + "ffn_up.weight", d, config.FeedForwardLength),
+                Gate = gate,
+                Up = up,
                 Down = loader.Matrix(p + "ffn_down.weight", config.FeedForwardLength, d),
                 QueryBias = loader.OptionalVector(p + "attn_q.bias", config.QueryWidth),
                 KeyBias = loader.OptionalVector(p + "attn_k.bias", config.KvWidth),
                 ValueBias = loader.OptionalVector(p + "attn_v.bias", config.KvWidth),
                 OutputBias = loader.OptionalVector(p + "attn_output.bias", d),
-                QueryNorm = config.Architecture == "qwen3" ? loader.Vector(p + "attn_q_norm.weight", config.HeadDimension) : null,
-                KeyNorm = config.Architecture == "qwen3" ? loader.Vector(p + "attn_k_norm.weight", config.HeadDimension) : null,
+                QueryNorm = qwen3 ? loader.Vector(p + "attn_q_norm.weight", config.HeadDimension) : null,
+                KeyNorm = qwen3 ? loader.Vector(p + "attn_k_norm.weight", config.HeadDimension) : null,
+                PostAttentionNorm = gemma2 ? loader.Vector(p + "post_attention_norm.weight", d) : null,
+                PostFeedForwardNorm = gemma2 ? loader.Vector(p + "post_ffw_norm.weight", d) : null,
             };
         }
 
         // As llama.cpp's llama loader: a longrope model has long/short factors instead of rope_freqs (all optional).
         var pairs = config.RopeDimensions / 2;
-        var longRope = config.RopeScaling == RopeScaling.LongRope;
+        var longRope = config.RopeScaling == RopeScaling.LongRope || config.Architecture == "phi3"; // phi3 always has its factor pair
         var ropeFreqs = longRope ? null : loader.OptionalVector("rope_freqs.weight", pairs);
         var outputBias = loader.OptionalVector("output.bias", config.VocabularySize);
         return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, outputBias, layers, ropeFreqs)
@@ -162,6 +187,45 @@ public sealed unsafe class ModelWeights
             RopeFactorsLong = longRope ? loader.OptionalVector("rope_factors_long.weight", pairs) : null,
             RopeFactorsShort = longRope ? loader.OptionalVector("rope_factors_short.weight", pairs) : null,
         };
+    }
+
+    // Q, K, V: a fused attn_qkv (rows Q, then K, then V, as llama.cpp's build_qkv views them) or three tensors.
+    private static (WeightMatrix Query, WeightMatrix Key, WeightMatrix Value) QueryKeyValue(GgufModel model, Loader loader, ModelConfig config, string p)
+    {
+        var d = config.EmbeddingLength;
+        var fusedName = p + "attn_qkv.weight";
+        var fused = model.FindTensor(fusedName) is not null;
+        if (!fused && config.Architecture == "phi3" && model.FindTensor(p + "attn_q.weight") is null)
+        {
+            throw new LlmException(LlmErrorKind.MissingTensor,
+                $"The model lacks the tensor {fusedName} (nor has it separate attn_q/attn_k/attn_v weights).", fusedName);
+        }
+
+        if (!fused)
+        {
+            return (loader.Matrix(p + "attn_q.weight", d, config.QueryWidth),
+                loader.Matrix(p + "attn_k.weight", d, config.KvWidth),
+                loader.Matrix(p + "attn_v.weight", d, config.KvWidth));
+        }
+
+        var qkv = loader.Matrix(fusedName, d, config.QueryWidth + (2 * config.KvWidth));
+        return (qkv.RowSlice(0, config.QueryWidth, "Q"),
+            qkv.RowSlice(config.QueryWidth, config.KvWidth, "K"),
+            qkv.RowSlice(config.QueryWidth + config.KvWidth, config.KvWidth, "V"));
+    }
+
+    // Gate and up: phi3 stores both in ffn_up (gate rows first: ggml_swiglu takes silu of the first half); others apart.
+    private static (WeightMatrix Gate, WeightMatrix Up) GateUp(Loader loader, ModelConfig config, string p)
+    {
+        var d = config.EmbeddingLength;
+        var ff = config.FeedForwardLength;
+        if (config.Architecture != "phi3")
+        {
+            return (loader.Matrix(p + "ffn_gate.weight", d, ff), loader.Matrix(p + "ffn_up.weight", d, ff));
+        }
+
+        var fused = loader.Matrix(p + "ffn_up.weight", d, 2 * ff);
+        return (fused.RowSlice(0, ff, "gate"), fused.RowSlice(ff, ff, "up"));
     }
 
     private readonly struct Loader(GgufModel model)

@@ -44,12 +44,12 @@ internal sealed unsafe class Rope
     }
 
     /// <summary>
-    /// The per-frequency divisors llama_model::get_rope_factors picks: rope_freqs when present, else for longrope the
+    /// The per-frequency divisors llama_model::get_rope_factors picks: rope_freqs when present, else for longrope (and phi3, which always has them) the
     /// long factors once the context (padded to 256 as llama_context pads n_ctx) exceeds the original one, else the short.
     /// </summary>
     public static float* FactorsFor(ModelConfig config, ModelWeights weights, int contextLength)
     {
-        if (weights.RopeFrequencyFactors != null || config.RopeScaling != RopeScaling.LongRope)
+        if (weights.RopeFrequencyFactors != null || (weights.RopeFactorsLong == null && weights.RopeFactorsShort == null))
         {
             return weights.RopeFrequencyFactors;
         }
