@@ -144,7 +144,7 @@ internal abstract class BlockKernelFamily : KernelFamily
     /// <c>Dot{width}</c>: the loop over whole blocks (<c>blk</c>, <c>act</c> advancing by <paramref name="activationStride"/>) into
     /// the float vector <c>acc</c>, summed at the end; <paramref name="body"/> inside the loop, <paramref name="setup"/> before it.
     /// </summary>
-    protected static void DotRow(SourceWriter writer, Width width, string summary, int activationStride, Action body, params string[] setup)
+    protected static void DotRow(SourceWriter writer, Width width, int typeSize, string summary, int activationStride, Action body, params string[] setup)
     {
         writer
             .Line($"/// <summary>{summary}</summary>")
@@ -162,6 +162,7 @@ internal abstract class BlockKernelFamily : KernelFamily
             writer.Line($"for (long b = 0; b < blocks; b++, blk += TypeSize, act += {Width.Text(activationStride)})");
             using (writer.Braces())
             {
+                KernelSupportEmitter.EmitPrefetch(writer, "blk", typeSize);
                 body();
             }
 

@@ -100,7 +100,7 @@ internal sealed class GridKernelEmitter : BlockKernelFamily
         var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var summary = $"Dot product with {activation.Name}, whole super-blocks, {width.Bits}-bit vectors: int32 sums per 16 values times 2s + 1, then float.";
-        DotRow(writer, width, summary, activation.TypeSize, () =>
+        DotRow(writer, width, model.Layout.TypeSize, summary, activation.TypeSize, () =>
         {
             for (var j = 0; j < sub.Count; j++)
             {

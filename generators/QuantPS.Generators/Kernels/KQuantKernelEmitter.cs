@@ -241,6 +241,7 @@ internal sealed partial class KQuantKernelEmitter : KernelFamily
             var outer = writer;
             writer = new SourceWriter();
             {
+                KernelSupportEmitter.EmitPrefetch(writer, "blk", layout.TypeSize);
                 var decoder = new KQuantDecoder(writer, model, width, "blk", constants);
                 decoder.EmitSubScales();
                 decoder.EmitScaleTables();

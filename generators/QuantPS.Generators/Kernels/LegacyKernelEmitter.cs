@@ -213,6 +213,7 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             using (writer.Braces())
             {
                 EmitPointers(writer, model, width, "row");
+                KernelSupportEmitter.EmitPrefetch(writer, "b0", steps * model.Layout.TypeSize * Chunk / model.Layout.BlockSize);
                 EmitActivationScales(writer, model, width, "act", "minAcc");
                 var weights = EmitWeights(writer, model, plan, width, forDot: true);
                 EmitProducts(writer, model, plan, width, weights, "");

@@ -96,7 +96,7 @@ internal sealed class MicroscaledKernelEmitter : BlockKernelFamily
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var chunks = model.Layout.BlockSize / Chunk;
         var summary = $"Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per sub-block, then d8 * s[j] in float.";
-        DotRow(writer, width, summary, chunks * activation.TypeSize, () =>
+        DotRow(writer, width, model.Layout.TypeSize, summary, chunks * activation.TypeSize, () =>
         {
             for (var k = 0; k < chunks; k++)
             {

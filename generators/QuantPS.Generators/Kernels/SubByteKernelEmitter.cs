@@ -132,7 +132,7 @@ internal sealed class SubByteKernelEmitter : BlockKernelFamily
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var scale = activation.Find(FieldKind.Scale)!;
         var summary = $"Dot product with {activation.Name}, whole blocks, {width.Bits}-bit vectors: int32 sums per {Chunk}-value chunk, then d * d8.";
-        DotRow(writer, width, summary, chunks * activation.TypeSize, () =>
+        DotRow(writer, width, model.Layout.TypeSize, summary, chunks * activation.TypeSize, () =>
         {
             writer.Line($"float d = {ReferenceEmitter.ScaleExpr(model, "blk")};");
             for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)

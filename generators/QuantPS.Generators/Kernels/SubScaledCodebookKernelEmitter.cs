@@ -108,7 +108,7 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var vectors = model.Layout.BlockSize / width.Bytes;
         var summary = $"Dot product with {activation.Name}, whole super-blocks, {width.Bits}-bit vectors: int32 sums per sub-block times its scale, then float.";
-        DotRow(writer, width, summary, activation.TypeSize, () =>
+        DotRow(writer, width, model.Layout.TypeSize, summary, activation.TypeSize, () =>
         {
             var scales = ReferenceEmitter.Address("blk", sub.Offset);
             for (var j = 0; j < sub.Count; j++)

@@ -52,7 +52,7 @@ internal sealed class TernaryKernelEmitter : BlockKernelFamily
         var aq = activation.Find(FieldKind.Quants)!.Offset;
         var vectors = model.Layout.BlockSize / width.Bytes;
         var summary = $"Dot product with {activation.Name}, whole super-blocks, {width.Bits}-bit vectors: int32 sums per super-block, then float.";
-        DotRow(writer, width, summary, activation.TypeSize, () =>
+        DotRow(writer, width, model.Layout.TypeSize, summary, activation.TypeSize, () =>
         {
             var decoder = new KQuantDecoder(writer, model, width, "blk");
             var products = new List<string>();

@@ -100,6 +100,7 @@ internal sealed class TritKernelEmitter : BlockKernelFamily
         DotRow(
             writer,
             width,
+            model.Layout.TypeSize,
             summary,
             activation.TypeSize,
             () =>
