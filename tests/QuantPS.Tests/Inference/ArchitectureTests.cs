@@ -155,13 +155,8 @@ public sealed class ArchitectureTests
         Assert.Equal("30379488306c56c52c6dcc70e80e8d37568b7d7b7bf869317d4a95cba3908b77", Convert.ToHexStringLower(SHA256.HashData(bytes)));
     }
 
-    private static float[] Reference(string architecture, string prompt)
-    {
-        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Inference", "Data", $"synth-256-{architecture}.{prompt}.logits.f32"));
-        var values = new float[bytes.Length / sizeof(float)];
-        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-        return values;
-    }
+    private static float[] Reference(string architecture, string prompt) =>
+        GoldenLogits.TestData($"synth-256-{architecture}.{prompt}.logits.f32");
 
     // A copy of a model with one tensor dropped or metadata values replaced.
     private static string Edit(string folder, string path, string name, string? drop = null, IReadOnlyDictionary<string, object>? metadata = null)

@@ -33,9 +33,14 @@ internal static class GoldenLogits
             .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
 
-    public static float[] Floats(string folder, string file)
+    public static float[] Floats(string folder, string file) => ReadFloats(SharedData.File($"golden/logits/{folder}/{file}"));
+
+    /// <summary>A float32 file of the test project's own reference data (Inference/Data, see its README).</summary>
+    public static float[] TestData(string file) => ReadFloats(Path.Combine(AppContext.BaseDirectory, "Inference", "Data", file));
+
+    private static float[] ReadFloats(string path)
     {
-        var bytes = File.ReadAllBytes(SharedData.File($"golden/logits/{folder}/{file}"));
+        var bytes = File.ReadAllBytes(path);
         var values = new float[bytes.Length / sizeof(float)];
         Buffer.BlockCopy(bytes, 0, values, 0, values.Length * sizeof(float));
         return values;

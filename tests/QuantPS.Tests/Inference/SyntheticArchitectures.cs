@@ -27,13 +27,17 @@ internal static class SyntheticArchitectures
     public const uint Gemma2SlidingWindow = 8;
     public const uint Phi3OriginalContext = 256;
 
-    public static string Write(string folder, string architecture)
-    {
-        using var source = GgufModel.Open(SharedData.File(Source));
-        var entries = source.Metadata.Select(e =>
+    /// <summary>synth-256's metadata with general.architecture and every llama.* key moved to <paramref name="architecture"/>.</summary>
+    public static List<GgufMetadataEntry> RenamedMetadata(GgufModel source, string architecture) =>
+        source.Metadata.Select(e =>
             e.Key == "general.architecture" ? GgufMetadataEntry.Of(e.Key, architecture)
             : e.Key.StartsWith("llama.", StringComparison.Ordinal) ? new GgufMetadataEntry(architecture + e.Key[5..], e.Type, e.Value)
             : e).ToList();
+
+    public static string Write(string folder, string architecture)
+    {
+        using var source = GgufModel.Open(SharedData.File(Source));
+        var entries = RenamedMetadata(source, architecture);
         switch (architecture)
         {
             case "gemma2":

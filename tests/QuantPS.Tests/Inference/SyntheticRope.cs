@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
 using QuantPS.Gguf;
 using QuantPS.Kernels;
 using QuantPS.TestSupport;
@@ -8,16 +7,13 @@ namespace QuantPS.Tests.Engine;
 
 /// <summary>
 /// synth-256 (golden README section 1) rewritten with the GGUF writer into one model per RoPE scaling setup: the
-/// same weights (attn_q and attn_k times <see cref="QkScale"/>) with rope keys added (and factor tensors for llama 3 / longrope), optionally renamed to qwen2 (NEOX
+/// same weights with rope keys added (and factor tensors for llama 3 / longrope), optionally renamed to qwen2 (NEOX
 /// layout; its Q/K/V biases are optional in llama.cpp, so none are added). llama.cpp's logits for these models at
 /// <see cref="KeptPositions"/> of <see cref="PromptIds"/> are in Data/ (see Data/README.md).
 /// </summary>
 internal static class SyntheticRope
 {
     public const string Source = "golden/models/synth-256.gguf";
-
-    /// <summary>What attn_q.weight and attn_k.weight (F16) are multiplied by.</summary>
-    public const float QkScale = 1f;
 
     /// <summary>Tokens in the prompt: well past the 128-token original context of the YaRN and longrope variants.</summary>
     public const int PromptLength = 320;
@@ -52,29 +48,14 @@ internal static class SyntheticRope
     public static string Write(string folder, Variant variant)
     {
         using var source = GgufModel.Open(SharedData.File(Source));
-        var arch = variant.Architecture;
-        var entries = new List<GgufMetadataEntry>();
-        foreach (var e in source.Metadata)
-        {
-            var key = e.Key == "general.architecture" ? null : e.Key.StartsWith("llama.", StringComparison.Ordinal) ? e.Key[6..] : null;
-            if (e.Key == "general.architecture")
-            {
-                entries.Add(GgufMetadataEntry.Of(e.Key, arch));
-            }
-            else if (key is null)
-            {
-                entries.Add(e);
-            }
-            else if (!variant.Keys.ContainsKey(key))
-            {
-                entries.Add(new GgufMetadataEntry(arch + "." + key, e.Type, e.Value));
-            }
-        }
-
-        entries.AddRange(variant.Keys.Select(k => GgufMetadataEntry.Of(arch + "." + k.Key, k.Value)));
+        var prefix = variant.Architecture + ".";
+        var entries = SyntheticArchitectures.RenamedMetadata(source, variant.Architecture)
+            .Where(e => !(e.Key.StartsWith(prefix, StringComparison.Ordinal) && variant.Keys.ContainsKey(e.Key[prefix.Length..])))
+            .ToList();
+        entries.AddRange(variant.Keys.Select(k => GgufMetadataEntry.Of(prefix + k.Key, k.Value)));
 
         var specs = source.Tensors.Select(t => new GgufTensorSpec(t.Name, t.Type, t.Shape)).ToList();
-        var data = source.Tensors.Select(t => Sharpen(t.Name, source.GetTensorData(t).ToArray())).ToList();
+        var data = source.Tensors.Select(t => source.GetTensorData(t).ToArray()).ToList();
         foreach (var (name, values) in variant.Tensors ?? new Dictionary<string, float[]>())
         {
             var bytes = new byte[values.Length * sizeof(float)];
@@ -88,32 +69,8 @@ internal static class SyntheticRope
         return path;
     }
 
-    // attn_q and attn_k times QkScale (exact in F16: a power of two): synth-256's attention scores are ~0.1 apart, too
-    // flat for positions to matter much; 16 times larger ones make RoPE visible in the logits.
-    private static byte[] Sharpen(string name, byte[] data)
-    {
-        if (!name.EndsWith(".attn_q.weight", StringComparison.Ordinal) && !name.EndsWith(".attn_k.weight", StringComparison.Ordinal))
-        {
-            return data;
-        }
-
-        var values = MemoryMarshal.Cast<byte, Half>(data.AsSpan());
-        for (var i = 0; i < values.Length; i++)
-        {
-            values[i] = (Half)((float)values[i] * QkScale);
-        }
-
-        return data;
-    }
-
     /// <summary>The kept rows of llama.cpp's logits for <paramref name="variant"/>: KeptPositions.Length x 512.</summary>
-    public static float[] Reference(string variant)
-    {
-        var bytes = File.ReadAllBytes(Path.Combine(AppContext.BaseDirectory, "Inference", "Data", $"synth-256-rope-{variant}.logits.f32"));
-        var values = new float[bytes.Length / sizeof(float)];
-        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-        return values;
-    }
+    public static float[] Reference(string variant) => GoldenLogits.TestData($"synth-256-rope-{variant}.logits.f32");
 
     // YaRN as Qwen 2.5 ships it: factor 4 over an original context of 128 (trained context 512).
     private static Dictionary<string, object> Yarn() => new()
