@@ -5,7 +5,9 @@ namespace QuantPS.Generators.Kernels;
 /// <summary>
 /// Plain F32, F16 and BF16 rows: conversion to and from float (the dequantizer and the Convert
 /// quantizer) and the float dot product with a row of the same type, accumulated in float with FMA
-/// as ggml's CPU does.
+/// as ggml's CPU does. Unlike the block families, these dot loops carry no software prefetch: their rows are
+/// plain sequential streams, and measured (F16, 2048-wide rows, one thread) the hardware prefetcher alone
+/// reads them faster (24-26 GB/s) than with hints 1 KiB ahead (19-21 GB/s).
 /// </summary>
 internal sealed class ElementKernelEmitter : KernelFamily
 {
@@ -264,22 +266,23 @@ internal sealed class ElementKernelEmitter : KernelFamily
             short* x = (short*)weights;
             float* y = (float*)activations;
             var mask = $V.Create(unchecked((int)0x8FFFE000));
-            var exponent = $V.Create(0x0F800000);
+            var exponent = $V.Create((short)0x7C00);
             var acc0 = $V<float>.Zero;
             var acc1 = $V<float>.Zero;
             var acc2 = $V<float>.Zero;
             var acc3 = $V<float>.Zero;
-            var largest = $V<int>.Zero;
+            var largest = $V<short>.Zero;
             long i = 0;
             for (; i + 4 * $L <= count; i += 4 * $L)
             {
                 var x0 = $V.Load(x + i);
                 var x1 = $V.Load(x + i + 2 * $L);
+                // The exponent check on the 16-bit values: half as many operations as on the widened ones.
+                largest = $V.Max(largest, $V.Max(x0 & exponent, x1 & exponent));
                 var w0 = $V.ShiftLeft($V.WidenLower(x0), 13) & mask;
                 var w1 = $V.ShiftLeft($V.WidenUpper(x0), 13) & mask;
                 var w2 = $V.ShiftLeft($V.WidenLower(x1), 13) & mask;
                 var w3 = $V.ShiftLeft($V.WidenUpper(x1), 13) & mask;
-                largest = $V.Max(largest, $V.Max($V.Max(w0 & exponent, w1 & exponent), $V.Max(w2 & exponent, w3 & exponent)));
                 acc0 = Simd.MultiplyAdd(w0.AsSingle(), $V.Load(y + i), acc0);
                 acc1 = Simd.MultiplyAdd(w1.AsSingle(), $V.Load(y + i + $L), acc1);
                 acc2 = Simd.MultiplyAdd(w2.AsSingle(), $V.Load(y + i + 2 * $L), acc2);

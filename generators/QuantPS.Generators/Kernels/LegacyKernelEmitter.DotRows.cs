@@ -11,7 +11,7 @@ internal sealed partial class LegacyKernelEmitter
 
     /// <summary>
     /// <see cref="EmitDot"/> against four activation rows: each step's weights are decoded once and multiplied with
-    /// every row, each row with its own accumulators and the single-row loop's exact sequence of operations (so each
+    /// every row (its block scales read once), each row with its own accumulators and the single-row loop's exact sequence of operations (so each
     /// result equals Dot's bit for bit). A row's statements sit in their own braces so they reuse Dot's local names.
     /// </summary>
     private static void EmitDotRows(SourceWriter writer, KernelModel model, WeightPlan plan, Width width)
@@ -44,11 +44,12 @@ internal sealed partial class LegacyKernelEmitter
             {
                 EmitPointers(writer, model, width, "row");
                 var weights = EmitWeights(writer, model, plan, width, forDot: true);
+                EmitWeightScaleLanes(writer, model, width);
                 for (var row = 0; row < Rows; row++)
                 {
                     using (writer.Braces())
                     {
-                        EmitActivationScales(writer, model, width, "act_" + Width.Text(row), $"minAcc_{row}");
+                        EmitActivationScales(writer, model, width, "act_" + Width.Text(row), $"minAcc_{row}", weightLanes: true);
                         EmitProducts(writer, model, plan, width, weights, "_" + Width.Text(row));
                     }
                 }

@@ -247,8 +247,12 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
         }
     }
 
-    /// <summary>A step's activation chunk pointers a0.. from <paramref name="act"/>, the scale products ds, and the min term.</summary>
-    private static void EmitActivationScales(SourceWriter writer, KernelModel model, Width width, string act, string minAcc)
+    /// <summary>
+    /// A step's activation chunk pointers a0.. from <paramref name="act"/>, the scale products ds, and the min term.
+    /// With <paramref name="weightLanes"/> the weights' scales (and mins) are already in the vectors ws (and wm), read
+    /// once for several activation rows; each lane's product is the same float either way.
+    /// </summary>
+    private static void EmitActivationScales(SourceWriter writer, KernelModel model, Width width, string act, string minAcc, bool weightLanes = false)
     {
         var activation = model.Activation!;
         var steps = ChunksPerStep(width);
@@ -257,10 +261,25 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             writer.Line($"byte* a{k} = {ReferenceEmitter.Address(act, k * activation.TypeSize)};");
         }
 
-        writer.Line($"var ds = {ProductLanes(model.Layout.Find(FieldKind.Scale)!, activation.Find(FieldKind.Scale)!, steps, model)};");
+        writer.Line(weightLanes
+            ? $"var ds = ws * {HalfLanes(activation.Find(FieldKind.Scale)!, "a", steps)};"
+            : $"var ds = {ProductLanes(model.Layout.Find(FieldKind.Scale)!, activation.Find(FieldKind.Scale)!, steps, model)};");
         if (model.Scheme == "ScaledWithMin")
         {
-            writer.Line($"{minAcc} += {ProductLanes(model.Layout.Find(FieldKind.Min)!, activation.Find(FieldKind.Sum)!, steps, null)};");
+            writer.Line(weightLanes
+                ? $"{minAcc} += wm * {HalfLanes(activation.Find(FieldKind.Sum)!, "a", steps)};"
+                : $"{minAcc} += {ProductLanes(model.Layout.Find(FieldKind.Min)!, activation.Find(FieldKind.Sum)!, steps, null)};");
+        }
+    }
+
+    /// <summary>The step's weight scales ws (and mins wm) as vectors, for <see cref="EmitActivationScales"/> to reuse.</summary>
+    private static void EmitWeightScaleLanes(SourceWriter writer, KernelModel model, Width width)
+    {
+        var steps = ChunksPerStep(width);
+        writer.Line($"var ws = {ScaleLanes(model, steps)};");
+        if (model.Scheme == "ScaledWithMin")
+        {
+            writer.Line($"var wm = {HalfLanes(model.Layout.Find(FieldKind.Min)!, "b", steps)};");
         }
     }
 
