@@ -282,8 +282,11 @@ public sealed partial class KernelEmitterTests
         Assert.Contains("private static int SubScale(byte* scales, int j) => (((scales[2 + j / 2] >> (4 * (j % 2))) & 15) | (((Unsafe.ReadUnaligned<ushort>(scales) >> (2 * j)) & 3) << 4)) - 32;", iq4xs);
         Assert.Contains("int q = (((block + 8)[(i / 32) * 16 + i % 16] >> (4 * ((i % 32) / 16))) & 15);", iq4xs);
         Assert.Contains("y[i] = dl * CodebookTable[q];", iq4xs);
-        Assert.Contains("var p0 = Simd.DotI8(w0, y0) * Vector256.Create(ls0);", iq4xs);
-        Assert.Contains("var p0 = Simd.DotI8(w0, y0) * Vector512.Create(Vector256.Create(ls0), Vector256.Create(ls1));", iq4xs);
+        // The dots unpack all eight scales at once (byte j = scale j + 32) and spread one per vector into pmaddwd.
+        Assert.Contains("private static ulong SubScaleBytes(byte* scales)", iq4xs);
+        Assert.Contains("var st = Vector256.Create(SubScaleBytes(blk + 2)).AsSByte();", iq4xs);
+        Assert.Contains("var p0 = Simd.DotI8Scaled(w0, y0, (Simd.Lookup16(st, Vector256.Create(0x8000800080008000UL).AsByte()).AsInt16() - Vector256.Create((short)32)));", iq4xs);
+        Assert.Contains("Vector512.Create(0x8000800080008000UL, 0x8000800080008000UL, 0x8000800080008000UL, 0x8000800080008000UL, 0x8001800180018001UL, 0x8001800180018001UL, 0x8001800180018001UL, 0x8001800180018001UL)", iq4xs);
     }
 
     [Fact]

@@ -75,8 +75,52 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         });
     }
 
+    // IQ4_XS's packing (ScalesHighLow: 2 high bits of each 6-bit scale in a ushort, the low 4 in nibbles after it),
+    // unpacked for all eight sub-blocks at once with shifts and masks: a vector dot then spreads them with one
+    // table lookup per vector, where eight scalar extractions and broadcasts cost more than the products.
+    private static bool PacksHighLow(KernelField sub) => sub.Order == "ScalesHighLow" && sub.Count == 8 && sub.Bits == 6;
+
+    private static void EmitSubScaleBytes(SourceWriter writer, KernelField sub)
+    {
+        writer
+            .Line($"/// <summary>Byte j = sub-block j's 6-bit scale (SubScale + {Width.Text(-sub.ValueOffset)}), j = 0..7.</summary>")
+            .Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]")
+            .Line("private static ulong SubScaleBytes(byte* scales)");
+        using (writer.Braces())
+        {
+            writer
+                .Line("// The low nibbles: byte i of scales_l to byte 2i, then its high nibble to byte 2i + 1.")
+                .Line("ulong low = Unsafe.ReadUnaligned<uint>(scales + 2);")
+                .Line("low = (low | (low << 16)) & 0x0000FFFF0000FFFFUL;")
+                .Line("low = (low | (low << 8)) & 0x00FF00FF00FF00FFUL;")
+                .Line("low = (low & 0x000F000F000F000FUL) | ((low & 0x00F000F000F000F0UL) << 4);")
+                .Line("// The 2-bit high parts: field j of scales_h to the low bits of byte j.")
+                .Line("ulong high = Unsafe.ReadUnaligned<ushort>(scales);")
+                .Line("high = (high | (high << 24)) & 0x000000FF000000FFUL;")
+                .Line("high = (high | (high << 12)) & 0x000F000F000F000FUL;")
+                .Line("high = (high | (high << 6)) & 0x0303030303030303UL;")
+                .Line("return low | (high << 4);");
+        }
+
+        writer.Line();
+    }
+
+    /// <summary>A constant index vector whose 16-bit lanes pick byte <paramref name="j"/> (low half) and zero (high half), per 256-bit half at V512.</summary>
+    private static string ScaleIndex(Width width, int j, int upper)
+    {
+        string Lanes(int k) => $"0x{0x8000 | k:X4}{0x8000 | k:X4}{0x8000 | k:X4}{0x8000 | k:X4}UL";
+        return width == Width.V512
+            ? $"Vector512.Create({Lanes(j)}, {Lanes(j)}, {Lanes(j)}, {Lanes(j)}, {Lanes(upper)}, {Lanes(upper)}, {Lanes(upper)}, {Lanes(upper)}).AsByte()"
+            : $"{width.Vec}.Create({Lanes(j)}).AsByte()";
+    }
+
     protected override void EmitDotScalar(SourceWriter writer, KernelModel model)
     {
+        if (PacksHighLow(model.Layout.Find(FieldKind.SubScales)!))
+        {
+            EmitSubScaleBytes(writer, model.Layout.Find(FieldKind.SubScales)!);
+        }
+
         var activation = model.Activation!;
         var sub = model.Layout.Find(FieldKind.SubScales)!;
         var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
@@ -111,9 +155,18 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         DotRow(writer, width, model.Layout.TypeSize, summary, activation.TypeSize, () =>
         {
             var scales = ReferenceEmitter.Address("blk", sub.Offset);
-            for (var j = 0; j < sub.Count; j++)
+            var packed = PacksHighLow(sub);
+            if (packed)
             {
-                writer.Line($"int ls{j} = SubScale({scales}, {Width.Text(j)});");
+                // Every 8-byte group of st holds the eight scales; a lookup per vector spreads its own.
+                writer.Line($"var st = {width.Vec}.Create(SubScaleBytes({scales})).AsSByte();");
+            }
+            else
+            {
+                for (var j = 0; j < sub.Count; j++)
+                {
+                    writer.Line($"int ls{j} = SubScale({scales}, {Width.Text(j)});");
+                }
             }
 
             var products = new List<string>();
@@ -121,11 +174,16 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
             {
                 var w = EmitWeights(writer, model, width, v * width.Bytes, "w" + Width.Text(v));
                 var first = v * width.Bytes;
-                var scale = width == Width.V512
-                    ? $"Vector512.Create(Vector256.Create(ls{first / Group}), Vector256.Create(ls{(first / Group) + 1}))"
-                    : $"{width.Vec}.Create(ls{first / Group})";
+                // The sub-block scale (-32..31) goes into pmaddwd in place of its ones: the same int32 lanes as
+                // summing the pairs and then multiplying, without a 32-bit multiply.
+                var j = first / Group;
+                var scale = packed
+                    ? $"(Simd.Lookup16(st, {ScaleIndex(width, j, j + 1)}).AsInt16() - {width.Vec}.Create((short){Width.Text(-sub.ValueOffset)}))"
+                    : width == Width.V512
+                    ? $"Vector512.Create(Vector256.Create((short)ls{j}), Vector256.Create((short)ls{j + 1}))"
+                    : $"{width.Vec}.Create((short)ls{j})";
                 writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", aq + first)}));")
-                    .Line($"var p{v} = Simd.DotI8({w}, y{v}) * {scale};");
+                    .Line($"var p{v} = Simd.DotI8Scaled({w}, y{v}, {scale});");
                 products.Add("p" + Width.Text(v));
             }
 
