@@ -285,7 +285,11 @@ public sealed partial class KernelEmitterTests
         // The dots unpack all eight scales at once (byte j = scale j + 32) and spread one per vector into pmaddwd.
         Assert.Contains("private static ulong SubScaleBytes(byte* scales)", iq4xs);
         Assert.Contains("var st = Vector256.Create(SubScaleBytes(blk + 2)).AsSByte();", iq4xs);
-        Assert.Contains("var p0 = Simd.DotI8Scaled(w0, y0, (Simd.Lookup16(st, Vector256.Create(0x8000800080008000UL).AsByte()).AsInt16() - Vector256.Create((short)32)));", iq4xs);
+        Assert.Contains("var sc0 = Simd.Lookup16(st, Vector256.Create(0x8000800080008000UL).AsByte()).AsInt16() - Vector256.Create((short)32);", iq4xs);
+        Assert.Contains("var p0 = Simd.DotI8Scaled(w0, y0, sc0);", iq4xs);
+        // Its Dot4 decodes each super-block once for the four activation rows.
+        Assert.Contains("public static void Dot4V512(long count, byte* weights, byte* activations, long activationStride, float* results)", iq4xs);
+        Assert.DoesNotContain("results[r] = DotV512(count, weights, activations + r * activationStride);", iq4xs);
         Assert.Contains("Vector512.Create(0x8000800080008000UL, 0x8000800080008000UL, 0x8000800080008000UL, 0x8000800080008000UL, 0x8001800180018001UL, 0x8001800180018001UL, 0x8001800180018001UL, 0x8001800180018001UL)", iq4xs);
     }
 

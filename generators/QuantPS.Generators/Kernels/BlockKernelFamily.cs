@@ -31,8 +31,21 @@ internal abstract class BlockKernelFamily : KernelFamily
             {
                 EmitDot(writer, model, width);
             }
+
+            if (EmitsDotRows)
+            {
+                EmitDotRowsByRow(writer, "Scalar");
+                foreach (var width in Width.All)
+                {
+                    EmitDotRows(writer, model, width);
+                }
+            }
         }
     }
+
+    /// <summary><c>Dot4{width}</c>, for a family whose <see cref="KernelFamily.EmitsDotRows"/> is true.</summary>
+    protected virtual void EmitDotRows(SourceWriter writer, KernelModel model, Width width) =>
+        throw new InvalidOperationException($"{Name} says it emits Dot4 but does not.");
 
     /// <summary>Private members the kernels below call (emitted once, before them).</summary>
     protected virtual void EmitHelpers(SourceWriter writer, KernelModel model)

@@ -114,13 +114,18 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
             : $"{width.Vec}.Create({Lanes(j)}).AsByte()";
     }
 
-    protected override void EmitDotScalar(SourceWriter writer, KernelModel model)
+    public override bool EmitsDotRows => true;
+
+    protected override void EmitHelpers(SourceWriter writer, KernelModel model)
     {
-        if (PacksHighLow(model.Layout.Find(FieldKind.SubScales)!))
+        if (model.HasDot && PacksHighLow(model.Layout.Find(FieldKind.SubScales)!))
         {
             EmitSubScaleBytes(writer, model.Layout.Find(FieldKind.SubScales)!);
         }
+    }
 
+    protected override void EmitDotScalar(SourceWriter writer, KernelModel model)
+    {
         var activation = model.Activation!;
         var sub = model.Layout.Find(FieldKind.SubScales)!;
         var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
@@ -147,48 +152,113 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
     protected override void EmitDot(SourceWriter writer, KernelModel model, Width width)
     {
         var activation = model.Activation!;
-        var sub = model.Layout.Find(FieldKind.SubScales)!;
-        var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
-        var aq = activation.Find(FieldKind.Quants)!.Offset;
-        var vectors = model.Layout.BlockSize / width.Bytes;
         var summary = $"Dot product with {activation.Name}, whole super-blocks, {width.Bits}-bit vectors: int32 sums per sub-block times its scale, then float.";
         DotRow(writer, width, model.Layout.TypeSize, summary, activation.TypeSize, () =>
         {
-            var scales = ReferenceEmitter.Address("blk", sub.Offset);
-            var packed = PacksHighLow(sub);
-            if (packed)
+            var decoded = EmitDecodedBlock(writer, model, width);
+            EmitBlockProducts(writer, model, width, decoded, "act", "acc");
+        });
+    }
+
+    /// <summary>
+    /// Dot{width} against four activation rows: each super-block's codebook values and scale vectors are decoded once,
+    /// then every row runs Dot's own statements on them (so each result equals Dot's bit for bit).
+    /// </summary>
+    protected override void EmitDotRows(SourceWriter writer, KernelModel model, Width width)
+    {
+        var activation = model.Activation!;
+        writer
+            .Line($"/// <summary>Dot{width.Suffix} against four activation rows, each super-block decoded once.</summary>")
+            .Line(Hot)
+            .Line($"public static void Dot4{width.Suffix}(long count, byte* weights, byte* activations, long activationStride, float* results)");
+        using (writer.Braces())
+        {
+            writer.Line("long blocks = count / BlockSize;").Line("byte* blk = weights;");
+            for (var r = 0; r < 4; r++)
             {
-                // Every 8-byte group of st holds the eight scales; a lookup per vector spreads its own.
-                writer.Line($"var st = {width.Vec}.Create(SubScaleBytes({scales})).AsSByte();");
+                writer.Line($"var acc{r} = {width.Vec}<float>.Zero;").Line($"byte* act{r} = activations + {Width.Text(r)} * activationStride;");
             }
-            else
+
+            var step = Width.Text(activation.TypeSize);
+            writer.Line($"for (long b = 0; b < blocks; b++, blk += TypeSize, act0 += {step}, act1 += {step}, act2 += {step}, act3 += {step})");
+            using (writer.Braces())
             {
-                for (var j = 0; j < sub.Count; j++)
+                var decoded = EmitDecodedBlock(writer, model, width);
+                for (var r = 0; r < 4; r++)
                 {
-                    writer.Line($"int ls{j} = SubScale({scales}, {Width.Text(j)});");
+                    using (writer.Braces())
+                    {
+                        EmitBlockProducts(writer, model, width, decoded, "act" + Width.Text(r), "acc" + Width.Text(r));
+                    }
                 }
             }
 
-            var products = new List<string>();
-            for (var v = 0; v < vectors; v++)
+            for (var r = 0; r < 4; r++)
             {
-                var w = EmitWeights(writer, model, width, v * width.Bytes, "w" + Width.Text(v));
-                var first = v * width.Bytes;
-                // The sub-block scale (-32..31) goes into pmaddwd in place of its ones: the same int32 lanes as
-                // summing the pairs and then multiplying, without a 32-bit multiply.
-                var j = first / Group;
-                var scale = packed
-                    ? $"(Simd.Lookup16(st, {ScaleIndex(width, j, j + 1)}).AsInt16() - {width.Vec}.Create((short){Width.Text(-sub.ValueOffset)}))"
-                    : width == Width.V512
-                    ? $"Vector512.Create(Vector256.Create((short)ls{j}), Vector256.Create((short)ls{j + 1}))"
-                    : $"{width.Vec}.Create((short)ls{j})";
-                writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address("act", aq + first)}));")
-                    .Line($"var p{v} = Simd.DotI8Scaled({w}, y{v}, {scale});");
-                products.Add("p" + Width.Text(v));
+                writer.Line($"results[{Width.Text(r)}] = {width.Vec}.Sum(acc{r});");
             }
+        }
 
-            writer.Line($"var isum = {TreeSum(products)};");
-            writer.Line($"acc = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(isum), {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")} * {d8}), acc);");
-        });
+        writer.Line();
+    }
+
+    /// <summary>
+    /// The super-block at <c>blk</c> decoded for the products: its codebook values w0.. and their sub-block scales
+    /// sc0.. as 16-bit lanes (-32..31), one pair per vector. Returns the vector count.
+    /// </summary>
+    private static int EmitDecodedBlock(SourceWriter writer, KernelModel model, Width width)
+    {
+        var sub = model.Layout.Find(FieldKind.SubScales)!;
+        var vectors = model.Layout.BlockSize / width.Bytes;
+        var scales = ReferenceEmitter.Address("blk", sub.Offset);
+        var packed = PacksHighLow(sub);
+        if (packed)
+        {
+            // Every 8-byte group of st holds the eight scales; a lookup per vector spreads its own.
+            writer.Line($"var st = {width.Vec}.Create(SubScaleBytes({scales})).AsSByte();");
+        }
+        else
+        {
+            for (var j = 0; j < sub.Count; j++)
+            {
+                writer.Line($"int ls{j} = SubScale({scales}, {Width.Text(j)});");
+            }
+        }
+
+        for (var v = 0; v < vectors; v++)
+        {
+            EmitWeights(writer, model, width, v * width.Bytes, "w" + Width.Text(v));
+            var j = v * width.Bytes / Group;
+            var scale = packed
+                ? $"Simd.Lookup16(st, {ScaleIndex(width, j, j + 1)}).AsInt16() - {width.Vec}.Create((short){Width.Text(-sub.ValueOffset)})"
+                : width == Width.V512
+                ? $"Vector512.Create(Vector256.Create((short)ls{j}), Vector256.Create((short)ls{j + 1}))"
+                : $"{width.Vec}.Create((short)ls{j})";
+            writer.Line($"var sc{v} = {scale};");
+        }
+
+        return vectors;
+    }
+
+    /// <summary>
+    /// One activation row's part of a super-block: the int8 products of w0.. with its quants, each pair sum times the
+    /// sub-block scale in pmaddwd (the same int32 lanes as summing the pairs and then multiplying), summed, then
+    /// <c>d * d8</c> in float into <paramref name="acc"/>.
+    /// </summary>
+    private static void EmitBlockProducts(SourceWriter writer, KernelModel model, Width width, int vectors, string act, string acc)
+    {
+        var activation = model.Activation!;
+        var d8 = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, act);
+        var aq = activation.Find(FieldKind.Quants)!.Offset;
+        var products = new List<string>();
+        for (var v = 0; v < vectors; v++)
+        {
+            writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address(act, aq + (v * width.Bytes))}));")
+                .Line($"var p{v} = Simd.DotI8Scaled(w{v}, y{v}, sc{v});");
+            products.Add("p" + Width.Text(v));
+        }
+
+        writer.Line($"var isum = {TreeSum(products)};");
+        writer.Line($"{acc} = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(isum), {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")} * {d8}), {acc});");
     }
 }
