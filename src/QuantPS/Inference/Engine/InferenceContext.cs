@@ -249,9 +249,13 @@ public sealed unsafe class InferenceContext : IDisposable
             Add(_x, _delta, (long)n * d);
 
             RmsNorm(_x, layer.FeedForwardNorm, _xb, n);
-            for (var row = 0; row < n; row += _feedForwardRows)
+            // Equal passes (130 rows: 65 + 65, not 128 + 2), so no pass drops to the matrix-vector kernels: a row's
+            // result is then the same whatever the pass it falls in.
+            var passes = (n + _feedForwardRows - 1) / _feedForwardRows;
+            var rowsPerPass = (n + passes - 1) / passes;
+            for (var row = 0; row < n; row += rowsPerPass)
             {
-                FeedForward(layer, row, Math.Min(_feedForwardRows, n - row));
+                FeedForward(layer, row, Math.Min(rowsPerPass, n - row));
             }
 
             if (layer.PostFeedForwardNorm != null)
@@ -266,7 +270,8 @@ public sealed unsafe class InferenceContext : IDisposable
     }
 
     // Gate and up, the gated activation, then down for the rows first.. of _xb into the same rows of _delta.
-    // Every row is independent, and each matmul's result for a row does not depend on the rows beside it.
+    // Every row is independent: past four rows a matmul's result for a row does not depend on the rows beside it
+    // (Dot4 equals Dot bit for bit; float tiles depend on k alone).
     private void FeedForward(LayerWeights layer, int first, int rows)
     {
         var d = _config.EmbeddingLength;
