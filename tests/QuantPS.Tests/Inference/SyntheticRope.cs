@@ -13,7 +13,7 @@ namespace QuantPS.Tests.Engine;
 /// </summary>
 internal static class SyntheticRope
 {
-    public const string Source = "golden/models/synth-256.gguf";
+    public const string Source = SyntheticArchitectures.Source; // the same synth-256 both families of test models start from
 
     /// <summary>Tokens in the prompt: well past the 128-token original context of the YaRN and longrope variants.</summary>
     public const int PromptLength = 320;
