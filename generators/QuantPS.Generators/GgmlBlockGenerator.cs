@@ -99,6 +99,7 @@ public sealed class GgmlBlockGenerator : IIncrementalGenerator
         if (plan.HasKernels)
         {
             Guard(production, "kernel support", () => production.AddSource(KernelSupportEmitter.HintName, KernelSupportEmitter.Emit()));
+            Guard(production, "integer panels", () => production.AddSource(IntegerPanelEmitter.HintName, IntegerPanelEmitter.Emit()));
         }
     }
 

@@ -60,6 +60,12 @@ public sealed class GgmlTypeInfo
     /// </summary>
     public DotRowsKernel? Dot4 { get; internal init; }
 
+    /// <summary>
+    /// Whole 32-value blocks as integers and one float scale each (null for types whose blocks are not that shape);
+    /// matrix-matrix products decode weight panels with it for IntegerPanelKernels.
+    /// </summary>
+    public DecodeIntegersKernel? DecodeIntegers { get; internal init; }
+
     /// <summary>True when this type can be used as matmul weights.</summary>
     public bool HasKernels => Dequantize is not null && Dot is not null;
 

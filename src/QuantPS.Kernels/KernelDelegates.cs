@@ -23,6 +23,20 @@ public unsafe delegate float DotKernel(long count, byte* weights, byte* activati
 public unsafe delegate void DotRowsKernel(long count, byte* weights, byte* activations, long activationStride, float* results);
 
 /// <summary>
+/// Whole 32-value blocks as integers and one float scale per block: value i of block b dequantizes to
+/// <paramref name="scales"/>[b] * <paramref name="values"/>[32 b + i], bit for bit. Matrix-matrix products decode weight
+/// panels (and activation rows) with it for the integer panel kernel.
+/// </summary>
+public unsafe delegate void DecodeIntegersKernel(byte* source, sbyte* values, float* scales, long count);
+
+/// <summary>
+/// A panel of weight rows (each block: 16 groups of lane-interleaved int16 pairs, then one float scale per lane)
+/// against IntegerPanelKernels.Tokens int16 activation rows (<paramref name="activationStride"/> int16 apart, each
+/// followed by one float scale per block): results[t * <paramref name="resultStride"/> + r] for every lane r.
+/// </summary>
+public unsafe delegate void IntegerPanelKernel(long blocks, int* panel, short* activations, long activationStride, float* results, long resultStride);
+
+/// <summary>
 /// Four float weight rows (<paramref name="weightStride"/> floats apart) against four float activation rows
 /// (<paramref name="activationStride"/> floats apart), <paramref name="count"/> values each:
 /// results[a * <paramref name="resultStride"/> + r] = dot(weight row r, activation row a).

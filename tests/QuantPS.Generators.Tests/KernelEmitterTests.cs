@@ -140,10 +140,28 @@ public sealed partial class KernelEmitterTests
         Assert.Contains(
             "new GgmlTypeInfo(GgmlType.Q4_0, \"Q4_0\", \"q4_0\", 32, 18, true) { ActivationType = GgmlType.Q8_0, "
             + "Dequantize = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dequantize, DequantizeReference = global::QuantPS.Kernels.Generated.Q4_0Kernels.DequantizeReference, "
-            + "Dot = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot, Dot4 = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot4 },",
+            + "Dot = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot, Dot4 = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot4, "
+            + "DecodeIntegers = global::QuantPS.Kernels.Generated.Q4_0Kernels.DecodeIntegers },",
             table);
         Assert.Contains("GgmlType.Q8_1 => global::QuantPS.Kernels.Generated.Q8_1Kernels.QuantizeActivationAt(width),", table);
         Assert.Contains(result.GeneratedSources, source => source.HintName == "QuantPS.Kernels.KernelSupport.g.cs");
+    }
+
+    [Fact]
+    public void Blocks_of_32_integers_and_one_scale_get_integer_panels()
+    {
+        var (result, _) = GeneratorHarness.Run(Sample);
+
+        var panels = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.IntegerPanelKernels.g.cs");
+        Assert.Contains("public static void PanelTileV512(long blocks, int* panel, short* activations, long activationStride, float* results, long resultStride)", panels);
+        Assert.Contains("i3 += PairsV512(w15, Vector512.Create(a3[15]));", panels);
+        Assert.Contains("Avx512F.Shuffle4x128(x31, x33, 0xDD).Store(p + 240);", panels);
+
+        // Q4_0 decodes a step with the dequantizer's unpacking; Q5_1 has a minimum, so its blocks are not one scale times integers.
+        var q40 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q4_0Kernels.g.cs");
+        Assert.Contains("public static void DecodeIntegersRowV512(byte* source, sbyte* values, float* scales, long count)", q40);
+        Assert.Contains("v[i] = (sbyte)((((block + 2)[i % 16] >> (4 * (i / 16))) & 15) + -8);", q40);
+        Assert.DoesNotContain("DecodeIntegers", GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q5_1Kernels.g.cs"));
     }
 
     [Theory]

@@ -59,6 +59,11 @@ internal static class KernelClassEmitter
                     }
                 }
 
+                if (family.EmitsIntegers(model))
+                {
+                    EmitDecodeIntegers(writer, model);
+                }
+
                 if (model.QuantizerFamily is { } quantizerFamily)
                 {
                     KernelFamilies.ByName(quantizerFamily).EmitQuantizer(writer, model);
@@ -69,6 +74,36 @@ internal static class KernelClassEmitter
         }
 
         return writer.ToString();
+    }
+
+    /// <summary>
+    /// DecodeIntegersRowScalar, the reference: each block's integer weights and its float scale (their product is the
+    /// dequantized value). The family emits the vector widths.
+    /// </summary>
+    private static void EmitDecodeIntegers(SourceWriter writer, KernelModel model)
+    {
+        writer
+            .Line("/// <summary>Whole blocks as int8 weights and one float scale each: value i of block b is scales[b] * values[32 b + i].</summary>")
+            .Line(KernelFamily.Hot)
+            .Line("public static void DecodeIntegersRowScalar(byte* source, sbyte* values, float* scales, long count)");
+        using (writer.Braces())
+        {
+            writer.Line("long blocks = count / BlockSize;").Line("for (long b = 0; b < blocks; b++)");
+            using (writer.Braces())
+            {
+                writer
+                    .Line("byte* block = source + b * TypeSize;")
+                    .Line($"scales[b] = {ReferenceEmitter.ScaleExpr(model, "block")};")
+                    .Line("sbyte* v = values + b * BlockSize;")
+                    .Line("for (int i = 0; i < BlockSize; i++)");
+                using (writer.Braces())
+                {
+                    writer.Line($"v[i] = (sbyte){ReferenceEmitter.WeightIntExpr(model, "block", "i")};");
+                }
+            }
+        }
+
+        writer.Line();
     }
 
     private static void EmitDispatch(SourceWriter writer, KernelModel model)
@@ -87,6 +122,11 @@ internal static class KernelClassEmitter
         if (model.HasQuantizer)
         {
             Dispatch(writer, "QuantizeRowKernel", "QuantizeActivation", "QuantizeRow");
+        }
+
+        if (KernelFamilies.ByName(model.WeightFamily!).EmitsIntegers(model))
+        {
+            Dispatch(writer, "DecodeIntegersKernel", "DecodeIntegers", "DecodeIntegersRow");
         }
     }
 

@@ -37,6 +37,12 @@ internal abstract class KernelFamily
     /// </summary>
     public virtual bool EmitsDotRows => false;
 
+    /// <summary>
+    /// True when the family emits <c>DecodeIntegers</c> for <paramref name="model"/>: its blocks as 32 integers and one
+    /// float scale, for the integer panel kernel (see IntegerPanelEmitter).
+    /// </summary>
+    public virtual bool EmitsIntegers(KernelModel model) => false;
+
     /// <summary>True when this family emits the activation quantizer of <paramref name="model"/>.</summary>
     public virtual bool EmitsQuantizer(KernelModel model) => false;
 

@@ -36,7 +36,8 @@ internal static class KernelPlanner
             {
                 kernels.Add(model);
                 summaries.Add(new KernelSummary(
-                    model.Name, spec.Activation ?? model.Name, model.ClassName, model.HasDequantize, model.HasDot, model.HasQuantizer));
+                    model.Name, spec.Activation ?? model.Name, model.ClassName, model.HasDequantize, model.HasDot, model.HasQuantizer,
+                    model.WeightFamily is { } family && KernelFamilies.ByName(family).EmitsIntegers(model)));
             }
         }
 

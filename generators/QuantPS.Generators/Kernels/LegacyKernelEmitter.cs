@@ -56,6 +56,10 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
 
     public override bool EmitsDotRows => true;
 
+    // One scale per 32-value block and no minimum: the shape IntegerPanelKernels multiplies.
+    public override bool EmitsIntegers(KernelModel model) =>
+        model.HasDot && model.Scheme is "Scaled" or "Codebook" && model.Layout.BlockSize == Chunk && model.Activation!.BlockSize == Chunk;
+
     public override void EmitWeightKernels(SourceWriter writer, KernelModel model)
     {
         writer
@@ -88,6 +92,14 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             foreach (var width in Width.All)
             {
                 EmitDotRows(writer, model, plan, width);
+            }
+        }
+
+        if (EmitsIntegers(model))
+        {
+            foreach (var width in Width.All)
+            {
+                EmitDecodeIntegers(writer, model, plan, width);
             }
         }
     }

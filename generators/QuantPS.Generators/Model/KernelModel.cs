@@ -129,7 +129,7 @@ internal sealed record KernelModel(
 }
 
 /// <summary>What the type table needs to know about one type's kernels.</summary>
-internal sealed record KernelSummary(string Name, string ActivationName, string ClassName, bool HasDequantize, bool HasDot, bool HasQuantizer);
+internal sealed record KernelSummary(string Name, string ActivationName, string ClassName, bool HasDequantize, bool HasDot, bool HasQuantizer, bool HasIntegers);
 
 /// <summary>The checked kernels of every description, and what was wrong with the rest.</summary>
 internal sealed record KernelPlan(

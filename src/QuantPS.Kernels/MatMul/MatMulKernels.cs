@@ -19,7 +19,20 @@ internal sealed class MatMulKernels
         {
             ScaledDot = Generated.F16Kernels.DotScaled;
         }
+
+        // The integer panels need both sides as 32-integer blocks with one scale each.
+        if (weight.DecodeIntegers is { } weights && activation.DecodeIntegers is { } activations && quantize is not null)
+        {
+            PanelDecode = weights;
+            ActivationDecode = activations;
+        }
     }
+
+    /// <summary>The weights' blocks as integers and scales, when matrix-matrix products use IntegerPanelKernels; else null.</summary>
+    public DecodeIntegersKernel? PanelDecode { get; }
+
+    /// <summary>The quantized activations' blocks as integers and scales (set with <see cref="PanelDecode"/>).</summary>
+    public DecodeIntegersKernel? ActivationDecode { get; }
 
     /// <summary>
     /// F16 only (null elsewhere): the dot product against activations rounded to F16, widened to float and multiplied

@@ -143,6 +143,13 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
             return;
         }
 
+        _panels = m > VectorMaxActs && UsesIntegerPanels(kernels);
+        if (_panels)
+        {
+            PrepareIntegerPanels();
+            return;
+        }
+
         _scaled = m <= VectorMaxActs && kernels.ScaledDot is not null;
         if (_scaled)
         {
@@ -207,6 +214,12 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
             return;
         }
 
+        if (_panels)
+        {
+            PreparePanelRows(first, end, worker);
+            return;
+        }
+
         if (_scaled)
         {
             PrepareScaledRows(first, end);
@@ -263,6 +276,12 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         if (_floatTiles)
         {
             RunFloatTile(tile, worker);
+            return;
+        }
+
+        if (_panels)
+        {
+            RunPanelTile(tile, worker);
             return;
         }
 

@@ -1,0 +1,182 @@
+using QuantPS.Kernels;
+using QuantPS.Kernels.Generated;
+using QuantPS.Kernels.MatMul;
+using QuantPS.Tests.Kernels.MatMul;
+using Xunit;
+
+namespace QuantPS.Tests.Kernels;
+
+/// <summary>
+/// The integer panels (IntegerPanelKernels) that matrix-matrix products over 32-integer-block weights run: each type's
+/// DecodeIntegers gives exactly the dequantized values, and a panel product equals the scalar dot product bit for bit
+/// at every width, on llama.cpp's golden rows and through the driver.
+/// </summary>
+public sealed class IntegerPanelTests
+{
+    private static readonly GgmlType[] PanelTypes = GgmlTypeTraits.All.Where(info => info.DecodeIntegers is not null).Select(info => info.Type).ToArray();
+
+    public static TheoryData<string, string> GoldenCases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var type in KernelGolden.WeightTypes.Where(name => KernelGolden.Info(name).DecodeIntegers is not null))
+        foreach (var width in KernelWidth.All)
+        {
+            data.Add(type, width.ToString());
+        }
+
+        return data;
+    }
+
+    public static TheoryData<GgmlType> Types() => new(PanelTypes);
+
+    [Fact]
+    public void The_legacy_32_value_types_have_integer_panels()
+    {
+        Assert.Equal(
+            new[] { GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.IQ4_NL, GgmlType.MXFP4 }.OrderBy(t => t),
+            PanelTypes.OrderBy(t => t));
+        Assert.All(new[] { GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.F16 }, type => Assert.Null(GgmlTypeTraits.Get(type).DecodeIntegers));
+    }
+
+    [Theory]
+    [MemberData(nameof(GoldenCases))]
+    public unsafe void Integers_times_scale_are_the_dequantized_values_bit_for_bit(string ggmlName, string widthName)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        var info = KernelGolden.Info(ggmlName);
+        var decode = GgmlKernelCatalog.DecodeIntegers(info.Type, width)!;
+        var rows = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+        const int Count = KernelGolden.Columns;
+        for (var row = 0; row < KernelGolden.Rows; row++)
+        {
+            var bytes = KernelGolden.Row(rows, info, row);
+            var expected = KernelGolden.Dequantize(info.DequantizeReference!, bytes, Count);
+            var values = new sbyte[Count];
+            var scales = new float[Count / 32];
+            fixed (byte* source = bytes)
+            fixed (sbyte* v = values)
+            fixed (float* s = scales)
+            {
+                decode(source, v, s, Count);
+            }
+
+            var actual = values.Select((value, i) => scales[i / 32] * value).ToArray();
+            Assert.True(KernelGolden.FirstBitDifference(expected, actual) < 0, $"{ggmlName} {width} row {row}: value {KernelGolden.FirstBitDifference(expected, actual)} differs");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(GoldenCases))]
+    public unsafe void A_panel_product_is_the_scalar_dot_product_bit_for_bit(string ggmlName, string widthName)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        var info = KernelGolden.Info(ggmlName);
+        var activation = GgmlTypeTraits.Get(info.ActivationType);
+        const int Count = KernelGolden.Columns;
+        const int Blocks = Count / 32;
+        var lanes = IntegerPanelKernels.LanesAt(width);
+        var tokens = IntegerPanelKernels.Tokens;
+        var rows = Math.Min(lanes, KernelGolden.Rows); // at V512 four lanes stay empty
+        var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+
+        // Activation rows as the driver lays them out: int16 values, then the block scales as floats.
+        var source = KernelGolden.Floats("activation.f32").AsSpan(0, Count).ToArray();
+        var stride = Count + (2 * Blocks);
+        var quantizedRows = new byte[tokens][];
+        var prepared = new short[tokens * stride];
+        for (var t = 0; t < tokens; t++)
+        {
+            var scaled = source.Select((v, i) => v * (0.75f + t) * (i % 5 == t ? -1 : 1)).ToArray();
+            quantizedRows[t] = KernelGolden.Quantize(activation.QuantizeActivation!, activation, scaled);
+            var values = new sbyte[Count];
+            var scales = new float[Blocks];
+            fixed (byte* q = quantizedRows[t])
+            fixed (sbyte* v = values)
+            fixed (float* s = scales)
+            {
+                activation.DecodeIntegers!(q, v, s, Count);
+            }
+
+            for (var i = 0; i < Count; i++)
+            {
+                prepared[(t * stride) + i] = values[i];
+            }
+
+            for (var b = 0; b < Blocks; b++)
+            {
+                var bits = BitConverter.SingleToInt32Bits(scales[b]); // little-endian: the low half first
+                prepared[(t * stride) + Count + (2 * b)] = (short)bits;
+                prepared[(t * stride) + Count + (2 * b) + 1] = (short)(bits >> 16);
+            }
+        }
+
+        var decodedValues = new sbyte[lanes * Count];
+        var decodedScales = new float[lanes * Blocks];
+        var panel = new int[Blocks * IntegerPanelKernels.BlockInts * lanes];
+        var results = new float[tokens * lanes];
+        var decode = GgmlKernelCatalog.DecodeIntegers(info.Type, width)!;
+        fixed (byte* w = weights)
+        fixed (sbyte* v = decodedValues)
+        fixed (float* s = decodedScales)
+        fixed (int* p = panel)
+        fixed (short* a = prepared)
+        fixed (float* y = results)
+        {
+            for (var r = 0; r < rows; r++)
+            {
+                decode(w + (r * info.RowSizeBytes(Count)), v + (r * Count), s + (r * Blocks), Count);
+            }
+
+            IntegerPanelKernels.PackPanelAt(width, v, Count, s, Blocks, Blocks, p);
+            IntegerPanelKernels.PanelTileAt(width)(Blocks, p, a, stride, y, lanes);
+        }
+
+        var dot = GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!;
+        for (var t = 0; t < tokens; t++)
+        {
+            for (var r = 0; r < lanes; r++)
+            {
+                var expected = r < rows ? KernelGolden.Dot(dot, KernelGolden.Row(weights, info, r), quantizedRows[t], Count) : 0f;
+                Assert.True(
+                    BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(results[(t * lanes) + r]),
+                    $"{ggmlName} {width} row {r} activation {t}: panel {results[(t * lanes) + r]} vs scalar dot {expected}");
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public unsafe void Batched_products_equal_the_scalar_dot_product_bit_for_bit(GgmlType type)
+    {
+        // n and m leave partial panels and a partial last call; two threads share the row tiles.
+        var info = GgmlTypeTraits.Get(type);
+        var activation = GgmlTypeTraits.Get(info.ActivationType);
+        const long K = 256;
+        const long N = 37;
+        const long M = 9;
+        var weights = MatMulTestData.RandomWeights(info, K, N, seed: 11);
+        var x = MatMulTestData.RandomActivations(K, M, seed: 12);
+        var y = new float[M * N];
+        using var workspace = new MatMulWorkspace(threadCount: 2);
+        fixed (byte* w = weights)
+        fixed (float* xs = x)
+        fixed (float* ys = y)
+        {
+            MatMulDriver.Multiply(type, w, K, N, xs, M, ys, workspace);
+        }
+
+        var dot = GgmlKernelCatalog.Dot(type, VectorWidth.Scalar)!;
+        var rowBytes = (int)info.RowSizeBytes(K);
+        for (var t = 0; t < M; t++)
+        {
+            var quantized = KernelGolden.Quantize(activation.QuantizeActivation!, activation, x.AsSpan((int)(t * K), (int)K).ToArray());
+            for (var r = 0; r < N; r++)
+            {
+                var expected = KernelGolden.Dot(dot, weights.AsSpan(r * rowBytes, rowBytes).ToArray(), quantized, K);
+                Assert.True(
+                    BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(y[(t * N) + r]),
+                    $"{type} row {r} activation {t}: product {y[(t * N) + r]} vs scalar dot {expected}");
+            }
+        }
+    }
+}
