@@ -178,6 +178,8 @@ internal static class TypeTableEmitter
         if (kernels.HasIntegers)
         {
             parts.Add("DecodeIntegers = " + owner + "DecodeIntegers");
+            parts.Add("IntegerMin = " + Text(kernels.IntegerMin));
+            parts.Add("IntegerMax = " + Text(kernels.IntegerMax));
         }
 
         if (kernels.HasQuantizer)

@@ -66,6 +66,12 @@ public sealed class GgmlTypeInfo
     /// </summary>
     public DecodeIntegersKernel? DecodeIntegers { get; internal init; }
 
+    /// <summary>The smallest integer <see cref="DecodeIntegers"/> gives (0 without it).</summary>
+    public int IntegerMin { get; internal init; }
+
+    /// <summary>The largest integer <see cref="DecodeIntegers"/> gives (0 without it).</summary>
+    public int IntegerMax { get; internal init; }
+
     /// <summary>True when this type can be used as matmul weights.</summary>
     public bool HasKernels => Dequantize is not null && Dot is not null;
 

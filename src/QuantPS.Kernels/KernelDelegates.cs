@@ -37,6 +37,13 @@ public unsafe delegate void DecodeIntegersKernel(byte* source, sbyte* values, fl
 public unsafe delegate void IntegerPanelKernel(long blocks, int* panel, short* activations, long activationStride, float* results, long resultStride);
 
 /// <summary>
+/// A byte panel (each block: 8 units of four biased weight bytes per lane, then one float scale per lane) against
+/// IntegerPanelKernels.Tokens int8 activation rows (<paramref name="activationStride"/> bytes apart, each followed by a
+/// float scale and an int32 sum per block): results[t * <paramref name="resultStride"/> + r] for every lane r.
+/// </summary>
+public unsafe delegate void IntegerBytePanelKernel(long blocks, int* panel, sbyte* activations, long activationStride, int bias, float* results, long resultStride);
+
+/// <summary>
 /// Four float weight rows (<paramref name="weightStride"/> floats apart) against four float activation rows
 /// (<paramref name="activationStride"/> floats apart), <paramref name="count"/> values each:
 /// results[a * <paramref name="resultStride"/> + r] = dot(weight row r, activation row a).

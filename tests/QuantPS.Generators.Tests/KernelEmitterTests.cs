@@ -141,7 +141,7 @@ public sealed partial class KernelEmitterTests
             "new GgmlTypeInfo(GgmlType.Q4_0, \"Q4_0\", \"q4_0\", 32, 18, true) { ActivationType = GgmlType.Q8_0, "
             + "Dequantize = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dequantize, DequantizeReference = global::QuantPS.Kernels.Generated.Q4_0Kernels.DequantizeReference, "
             + "Dot = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot, Dot4 = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot4, "
-            + "DecodeIntegers = global::QuantPS.Kernels.Generated.Q4_0Kernels.DecodeIntegers },",
+            + "DecodeIntegers = global::QuantPS.Kernels.Generated.Q4_0Kernels.DecodeIntegers, IntegerMin = -8, IntegerMax = 7 },",
             table);
         Assert.Contains("GgmlType.Q8_1 => global::QuantPS.Kernels.Generated.Q8_1Kernels.QuantizeActivationAt(width),", table);
         Assert.Contains(result.GeneratedSources, source => source.HintName == "QuantPS.Kernels.KernelSupport.g.cs");
@@ -155,7 +155,9 @@ public sealed partial class KernelEmitterTests
         var panels = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.IntegerPanelKernels.g.cs");
         Assert.Contains("public static void PanelTileV512(long blocks, int* panel, short* activations, long activationStride, float* results, long resultStride)", panels);
         Assert.Contains("i3 += PairsV512(w15, Vector512.Create(a3[15]));", panels);
-        Assert.Contains("Avx512F.Shuffle4x128(x31, x33, 0xDD).Store(p + 240);", panels);
+        Assert.Contains("Avx512F.Shuffle4x128(x31, x33, 0xDD).Store(panel + 240);", panels);
+        Assert.Contains("public static void PanelTileBytesF8V512(long blocks, int* panel, sbyte* activations, long activationStride, int bias, float* results, long resultStride)", panels);
+        Assert.Contains("i3 += PairsV512(h3_0.AsInt32(), ones);", panels);
 
         // Q4_0 decodes a step with the dequantizer's unpacking; Q5_1 has a minimum, so its blocks are not one scale times integers.
         var q40 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q4_0Kernels.g.cs");

@@ -1,4 +1,5 @@
 using System.Linq;
+using QuantPS.Generators.Model;
 
 namespace QuantPS.Generators.Kernels;
 
@@ -19,7 +20,7 @@ namespace QuantPS.Generators.Kernels;
 /// block by block), so it does not depend on the width, the tiling or the thread count.
 /// </para>
 /// </summary>
-internal static class IntegerPanelEmitter
+internal static partial class IntegerPanelEmitter
 {
     public const string HintName = "QuantPS.Kernels.IntegerPanelKernels.g.cs";
 
@@ -27,6 +28,22 @@ internal static class IntegerPanelEmitter
     private const int Tokens = 4;
 
     private const int Groups = 16;
+
+    /// <summary>
+    /// The integers a 32-value block of <paramref name="model"/> decodes to: its codebook's span, or its quants'
+    /// (with high-bit planes, plus Offset).
+    /// </summary>
+    public static (int Min, int Max) Range(KernelModel model)
+    {
+        if (model.Scheme == "Codebook")
+        {
+            return (model.Codebook.Min(), model.Codebook.Max());
+        }
+
+        var quants = model.Layout.Find(FieldKind.Quants)!;
+        var bits = quants.Bits + model.Layout.Fields.Where(field => field.Kind == FieldKind.HighBits).Sum(field => field.Bits);
+        return quants.Signed ? (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) : (model.Offset, model.Offset + (1 << bits) - 1);
+    }
 
     public static string Emit()
     {
@@ -56,16 +73,14 @@ internal static class IntegerPanelEmitter
                     .Line($"public const int BlockInts = {Width.Text(Groups + 1)};")
                     .Line();
                 writer.Lines(Scalar);
-                writer.Lines(PackScalar);
-                writer.Lines(Pack512);
-                writer.Lines(Pack256);
-                writer.Lines(Pack128);
                 writer.Lines(Pairs);
                 foreach (var width in Width.All)
                 {
                     writer.Lines(width.Fill(Vector()));
                 }
 
+                EmitBytes(writer);
+                EmitPacking(writer);
                 writer.Lines(Dispatch);
             }
         }
@@ -111,136 +126,6 @@ internal static class IntegerPanelEmitter
         }
 
         """;
-
-    private const string PackSignature = "(sbyte* values, long valueStride, float* scales, long scaleStride, long blocks, int* panel)";
-
-    private static readonly string PackScalar = $$"""
-        /// <summary>
-        /// Lanes decoded rows (row r's int8 values at values + r * valueStride, its block scales at scales + r * scaleStride)
-        /// into a panel of <paramref name="lanes"/> lanes: pair group g of block b, lane r = values 2g and 2g + 1 of that block of row r as int16.
-        /// </summary>
-        public static void PackPanelScalar{{PackSignature.Replace(")", ", int lanes)")}}
-        {
-            for (long b = 0; b < blocks; b++, panel += BlockInts * lanes)
-            {
-                for (int r = 0; r < lanes; r++)
-                {
-                    sbyte* v = values + r * valueStride + b * BlockSize;
-                    for (int g = 0; g < {{Groups}}; g++)
-                    {
-                        panel[g * lanes + r] = (v[2 * g] & 0xFFFF) | (v[2 * g + 1] << 16);
-                    }
-
-                    ((float*)panel)[{{Groups}} * lanes + r] = scales[r * scaleStride + b];
-                }
-            }
-        }
-
-        """;
-
-    // Each width transposes a block's rows (int16 pairs, one vector per row) into pair groups (one vector per group):
-    // int32 unpacks within 128-bit lanes, then int64 unpacks, then (past 128 bits) 128-bit lane shuffles across vectors.
-    // A row's 16 pairs take 16 / lanes vectors, so narrower widths transpose each block in that many parts.
-    private static string PackBody(Width width, string isa, string supported, string widen, System.Func<int, string> crossLanes)
-    {
-        var lanes = width.Floats;
-        var text = new System.Text.StringBuilder();
-        text.AppendLine($"/// <summary>PackPanelScalar for {lanes} lanes: each block's rows transposed in registers.</summary>");
-        text.AppendLine("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
-        text.AppendLine($"public static void PackPanel{width.Suffix}{PackSignature}");
-        text.AppendLine("{");
-        text.AppendLine($"    if (!({supported}))");
-        text.AppendLine("    {");
-        text.AppendLine($"        PackPanelScalar(values, valueStride, scales, scaleStride, blocks, panel, {lanes});");
-        text.AppendLine("        return;");
-        text.AppendLine("    }");
-        text.AppendLine();
-        text.AppendLine($"    for (long b = 0; b < blocks; b++, panel += BlockInts * {lanes})");
-        text.AppendLine("    {");
-        for (var part = 0; part < Groups / lanes; part++)
-        {
-            text.AppendLine("        {");
-            text.AppendLine($"            sbyte* v = values + b * BlockSize + {part * 2 * lanes};");
-            text.AppendLine($"            int* p = panel + {part * lanes * lanes};");
-            for (var r = 0; r < lanes; r++)
-            {
-                text.AppendLine($"            var r{r} = {string.Format(System.Globalization.CultureInfo.InvariantCulture, widen, $"v + {r} * valueStride")};");
-            }
-
-            // r{row} holds that part's pairs of the row; after the unpacks u{4i + j}, 128-bit lane L, holds pair 4L + j of rows 4i..4i+3.
-            for (var i = 0; i < lanes / 2; i++)
-            {
-                text.AppendLine($"            var t{2 * i} = {isa}.UnpackLow(r{2 * i}, r{(2 * i) + 1});");
-                text.AppendLine($"            var t{(2 * i) + 1} = {isa}.UnpackHigh(r{2 * i}, r{(2 * i) + 1});");
-            }
-
-            for (var i = 0; i < lanes / 4; i++)
-            {
-                var a = 4 * i;
-                text.AppendLine($"            var u{a} = {isa}.UnpackLow(t{a}.AsInt64(), t{a + 2}.AsInt64()).AsInt32();");
-                text.AppendLine($"            var u{a + 1} = {isa}.UnpackHigh(t{a}.AsInt64(), t{a + 2}.AsInt64()).AsInt32();");
-                text.AppendLine($"            var u{a + 2} = {isa}.UnpackLow(t{a + 1}.AsInt64(), t{a + 3}.AsInt64()).AsInt32();");
-                text.AppendLine($"            var u{a + 3} = {isa}.UnpackHigh(t{a + 1}.AsInt64(), t{a + 3}.AsInt64()).AsInt32();");
-            }
-
-            text.Append(crossLanes(lanes));
-            text.AppendLine("        }");
-        }
-
-        for (var r = 0; r < lanes; r++)
-        {
-            text.AppendLine($"        ((float*)panel)[{Groups * lanes + r}] = scales[{r} * scaleStride + b];");
-        }
-
-        text.AppendLine("    }");
-        text.AppendLine("}");
-        text.AppendLine();
-        return text.ToString();
-    }
-
-    // Pair 4L + j of rows 4q..4q+3 is lane L of u{4q + j}: a 4 x 4 transpose of 128-bit lanes.
-    private static string Pack512 => PackBody(Width.V512, "Avx512F", "Avx512BW.IsSupported", "Avx512BW.ConvertToVector512Int16(Vector256.Load({0})).AsInt32()", lanes =>
-    {
-        var cross = new System.Text.StringBuilder();
-        for (var j = 0; j < 4; j++)
-        {
-            cross.AppendLine($"            var x{j}0 = Avx512F.Shuffle4x128(u{j}, u{4 + j}, 0x88);");
-            cross.AppendLine($"            var x{j}1 = Avx512F.Shuffle4x128(u{j}, u{4 + j}, 0xDD);");
-            cross.AppendLine($"            var x{j}2 = Avx512F.Shuffle4x128(u{8 + j}, u{12 + j}, 0x88);");
-            cross.AppendLine($"            var x{j}3 = Avx512F.Shuffle4x128(u{8 + j}, u{12 + j}, 0xDD);");
-            cross.AppendLine($"            Avx512F.Shuffle4x128(x{j}0, x{j}2, 0x88).Store(p + {j * lanes});");
-            cross.AppendLine($"            Avx512F.Shuffle4x128(x{j}1, x{j}3, 0x88).Store(p + {(4 + j) * lanes});");
-            cross.AppendLine($"            Avx512F.Shuffle4x128(x{j}0, x{j}2, 0xDD).Store(p + {(8 + j) * lanes});");
-            cross.AppendLine($"            Avx512F.Shuffle4x128(x{j}1, x{j}3, 0xDD).Store(p + {(12 + j) * lanes});");
-        }
-
-        return cross.ToString();
-    });
-
-    // Pair 4L + j: lane L of u{j} (rows 0-3) and of u{4 + j} (rows 4-7).
-    private static string Pack256 => PackBody(Width.V256, "Avx2", "Avx2.IsSupported", "Avx2.ConvertToVector256Int16(Vector128.Load({0})).AsInt32()", lanes =>
-    {
-        var cross = new System.Text.StringBuilder();
-        for (var j = 0; j < 4; j++)
-        {
-            cross.AppendLine($"            Avx2.Permute2x128(u{j}, u{4 + j}, 0x20).Store(p + {j * lanes});");
-            cross.AppendLine($"            Avx2.Permute2x128(u{j}, u{4 + j}, 0x31).Store(p + {(4 + j) * lanes});");
-        }
-
-        return cross.ToString();
-    });
-
-    // One 128-bit lane: pair j of rows 0-3 is u{j}.
-    private static string Pack128 => PackBody(Width.V128, "Sse2", "Sse41.IsSupported", "Sse41.ConvertToVector128Int16(Vector128.CreateScalar(*(long*)({0})).AsSByte()).AsInt32()", lanes =>
-    {
-        var cross = new System.Text.StringBuilder();
-        for (var j = 0; j < 4; j++)
-        {
-            cross.AppendLine($"            u{j}.Store(p + {j * lanes});");
-        }
-
-        return cross.ToString();
-    });
 
     // pmaddwd where the width is accelerated; the portable form pairs the same (adjacent) int16 lanes.
     private static readonly string Pairs = string.Join("\n", new[] { (Width.V128, "Sse2"), (Width.V256, "Avx2"), (Width.V512, "Avx512BW") }.Select(p => p.Item1.Fill($$"""
@@ -313,24 +198,10 @@ internal static class IntegerPanelEmitter
 
         private static readonly int[] LanesByWidth = { 4, 4, 8, 16 };
 
-        private static readonly delegate*<sbyte*, long, float*, long, long, int*, void>[] PackByWidth = { &PackPanelScalarV128, &PackPanelV128, &PackPanelV256, &PackPanelV512 };
-
-        // The scalar kernel's panels have V128's four lanes.
-        private static void PackPanelScalarV128(sbyte* values, long valueStride, float* scales, long scaleStride, long blocks, int* panel) =>
-            PackPanelScalar(values, valueStride, scales, scaleStride, blocks, panel, 4);
-
-        /// <summary>Packs LanesAt(<paramref name="width"/>) decoded rows into a panel for PanelTileAt(<paramref name="width"/>).</summary>
-        public static void PackPanelAt(global::QuantPS.Kernels.VectorWidth width, sbyte* values, long valueStride, float* scales, long scaleStride, long blocks, int* panel) =>
-            PackByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)](values, valueStride, scales, scaleStride, blocks, panel);
-
-        /// <summary>Packs <see cref="Lanes"/> decoded rows into a panel for <see cref="PanelTile"/>.</summary>
-        public static void PackPanel(sbyte* values, long valueStride, float* scales, long scaleStride, long blocks, int* panel) =>
-            PackPanelAt(global::QuantPS.Kernels.KernelWidth.Active, values, valueStride, scales, scaleStride, blocks, panel);
-
         /// <summary>The PanelTile kernel instantiated at <paramref name="width"/> (any width runs anywhere; unaccelerated ones are emulated).</summary>
         public static global::QuantPS.Kernels.IntegerPanelKernel PanelTileAt(global::QuantPS.Kernels.VectorWidth width) => PanelTileByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
 
-        /// <summary>Panel rows (lanes) of the kernel at <paramref name="width"/>: a panel's layout depends on it.</summary>
+        /// <summary>Panel rows (lanes) of the kernels at <paramref name="width"/>: a panel's layout depends on it.</summary>
         public static int LanesAt(global::QuantPS.Kernels.VectorWidth width) => LanesByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
 
         /// <summary>The PanelTile kernel at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/>.</summary>

@@ -35,9 +35,14 @@ internal static class KernelPlanner
             if (block.Kernel is { } spec && PlanOne(block, spec, books, grids, byName, diagnostics) is { } model)
             {
                 kernels.Add(model);
+                var integers = model.WeightFamily is { } family && KernelFamilies.ByName(family).EmitsIntegers(model);
+                var (min, max) = integers ? IntegerPanelEmitter.Range(model) : (0, 0);
                 summaries.Add(new KernelSummary(
-                    model.Name, spec.Activation ?? model.Name, model.ClassName, model.HasDequantize, model.HasDot, model.HasQuantizer,
-                    model.WeightFamily is { } family && KernelFamilies.ByName(family).EmitsIntegers(model)));
+                    model.Name, spec.Activation ?? model.Name, model.ClassName, model.HasDequantize, model.HasDot, model.HasQuantizer, integers)
+                {
+                    IntegerMin = min,
+                    IntegerMax = max,
+                });
             }
         }
 

@@ -129,7 +129,13 @@ internal sealed record KernelModel(
 }
 
 /// <summary>What the type table needs to know about one type's kernels.</summary>
-internal sealed record KernelSummary(string Name, string ActivationName, string ClassName, bool HasDequantize, bool HasDot, bool HasQuantizer, bool HasIntegers);
+internal sealed record KernelSummary(string Name, string ActivationName, string ClassName, bool HasDequantize, bool HasDot, bool HasQuantizer, bool HasIntegers)
+{
+    /// <summary>The smallest and largest integer DecodeIntegers can give (with <see cref="HasIntegers"/>).</summary>
+    public int IntegerMin { get; init; }
+
+    public int IntegerMax { get; init; }
+}
 
 /// <summary>The checked kernels of every description, and what was wrong with the rest.</summary>
 internal sealed record KernelPlan(

@@ -25,8 +25,29 @@ internal sealed class MatMulKernels
         {
             PanelDecode = weights;
             ActivationDecode = activations;
+
+            // A narrow range fits the byte kernels: the widest flush whose int16 sums cannot saturate.
+            foreach (var flush in Generated.IntegerPanelKernels.ByteFlushes)
+            {
+                if (weight.IntegerMax - weight.IntegerMin <= Generated.IntegerPanelKernels.ByteRangeFor(flush))
+                {
+                    ByteFlush = flush;
+                    ByteBias = -weight.IntegerMin;
+                    BytePanelTile = Generated.IntegerPanelKernels.PanelTileBytesAt(KernelWidth.Active, flush);
+                    break;
+                }
+            }
         }
     }
+
+    /// <summary>Units the byte panels sum in int16 before widening; 0 when the weights' range needs the int16 panels.</summary>
+    public int ByteFlush { get; }
+
+    /// <summary>What the byte panels add to each weight so it is an unsigned byte (minus the smallest integer).</summary>
+    public int ByteBias { get; }
+
+    /// <summary>The byte panel kernel for <see cref="ByteFlush"/> at the active width; null with the int16 panels.</summary>
+    public IntegerBytePanelKernel? BytePanelTile { get; }
 
     /// <summary>The weights' blocks as integers and scales, when matrix-matrix products use IntegerPanelKernels; else null.</summary>
     public DecodeIntegersKernel? PanelDecode { get; }

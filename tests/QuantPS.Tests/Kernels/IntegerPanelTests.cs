@@ -65,9 +65,27 @@ public sealed class IntegerPanelTests
         }
     }
 
+    public static TheoryData<string, string, int> PanelCases()
+    {
+        // Flush 0: the int16 panels (every type); 8 and 4: the byte panels, for the types whose range they take.
+        var data = new TheoryData<string, string, int>();
+        foreach (var type in KernelGolden.WeightTypes.Where(name => KernelGolden.Info(name).DecodeIntegers is not null))
+        foreach (var flush in new[] { 0, 8, 4 })
+        foreach (var width in KernelWidth.All)
+        {
+            var info = KernelGolden.Info(type);
+            if (flush == 0 || info.IntegerMax - info.IntegerMin <= IntegerPanelKernels.ByteRangeFor(flush))
+            {
+                data.Add(type, width.ToString(), flush);
+            }
+        }
+
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(GoldenCases))]
-    public unsafe void A_panel_product_is_the_scalar_dot_product_bit_for_bit(string ggmlName, string widthName)
+    [MemberData(nameof(PanelCases))]
+    public unsafe void A_panel_product_is_the_scalar_dot_product_bit_for_bit(string ggmlName, string widthName, int flush)
     {
         var width = Enum.Parse<VectorWidth>(widthName);
         var info = KernelGolden.Info(ggmlName);
@@ -78,12 +96,14 @@ public sealed class IntegerPanelTests
         var tokens = IntegerPanelKernels.Tokens;
         var rows = Math.Min(lanes, KernelGolden.Rows); // at V512 four lanes stay empty
         var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+        var bias = -info.IntegerMin;
 
-        // Activation rows as the driver lays them out: int16 values, then the block scales as floats.
+        // Activation rows as the driver lays them out: int16 values then the block scales (int16 panels), or int8
+        // values then the block scales then the block sums (byte panels).
         var source = KernelGolden.Floats("activation.f32").AsSpan(0, Count).ToArray();
-        var stride = Count + (2 * Blocks);
+        var strideBytes = flush == 0 ? (2 * Count) + (4 * Blocks) : Count + (8 * Blocks);
         var quantizedRows = new byte[tokens][];
-        var prepared = new short[tokens * stride];
+        var prepared = new byte[tokens * strideBytes];
         for (var t = 0; t < tokens; t++)
         {
             var scaled = source.Select((v, i) => v * (0.75f + t) * (i % 5 == t ? -1 : 1)).ToArray();
@@ -97,16 +117,26 @@ public sealed class IntegerPanelTests
                 activation.DecodeIntegers!(q, v, s, Count);
             }
 
-            for (var i = 0; i < Count; i++)
+            var row = prepared.AsSpan(t * strideBytes, strideBytes);
+            if (flush == 0)
             {
-                prepared[(t * stride) + i] = values[i];
-            }
+                var wide = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, short>(row);
+                for (var i = 0; i < Count; i++)
+                {
+                    wide[i] = values[i];
+                }
 
-            for (var b = 0; b < Blocks; b++)
+                scales.AsSpan().CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row[(2 * Count)..]));
+            }
+            else
             {
-                var bits = BitConverter.SingleToInt32Bits(scales[b]); // little-endian: the low half first
-                prepared[(t * stride) + Count + (2 * b)] = (short)bits;
-                prepared[(t * stride) + Count + (2 * b) + 1] = (short)(bits >> 16);
+                System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(row);
+                scales.AsSpan().CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row[Count..]));
+                var sums = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(row[(Count + (4 * Blocks))..]);
+                for (var b = 0; b < Blocks; b++)
+                {
+                    sums[b] = values.AsSpan(b * 32, 32).ToArray().Sum(value => (int)value);
+                }
             }
         }
 
@@ -119,7 +149,7 @@ public sealed class IntegerPanelTests
         fixed (sbyte* v = decodedValues)
         fixed (float* s = decodedScales)
         fixed (int* p = panel)
-        fixed (short* a = prepared)
+        fixed (byte* a = prepared)
         fixed (float* y = results)
         {
             for (var r = 0; r < rows; r++)
@@ -127,8 +157,16 @@ public sealed class IntegerPanelTests
                 decode(w + (r * info.RowSizeBytes(Count)), v + (r * Count), s + (r * Blocks), Count);
             }
 
-            IntegerPanelKernels.PackPanelAt(width, v, Count, s, Blocks, Blocks, p);
-            IntegerPanelKernels.PanelTileAt(width)(Blocks, p, a, stride, y, lanes);
+            if (flush == 0)
+            {
+                IntegerPanelKernels.PackPanelAt(width, v, Count, s, Blocks, Blocks, p);
+                IntegerPanelKernels.PanelTileAt(width)(Blocks, p, (short*)a, strideBytes / 2, y, lanes);
+            }
+            else
+            {
+                IntegerPanelKernels.PackBytePanelAt(width, v, Count, s, Blocks, Blocks, p, bias);
+                IntegerPanelKernels.PanelTileBytesAt(width, flush)(Blocks, p, (sbyte*)a, strideBytes, bias, y, lanes);
+            }
         }
 
         var dot = GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!;
@@ -139,8 +177,26 @@ public sealed class IntegerPanelTests
                 var expected = r < rows ? KernelGolden.Dot(dot, KernelGolden.Row(weights, info, r), quantizedRows[t], Count) : 0f;
                 Assert.True(
                     BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(results[(t * lanes) + r]),
-                    $"{ggmlName} {width} row {r} activation {t}: panel {results[(t * lanes) + r]} vs scalar dot {expected}");
+                    $"{ggmlName} {width} flush {flush} row {r} activation {t}: panel {results[(t * lanes) + r]} vs scalar dot {expected}");
             }
+        }
+    }
+
+    [Fact]
+    public void Integer_ranges_decide_which_panels_fit()
+    {
+        // The decoded ranges, and the widest byte flush each allows (0: the int16 panels).
+        Assert.Equal((-8, 7, 8), Range(GgmlType.Q4_0));
+        Assert.Equal((-16, 15, 4), Range(GgmlType.Q5_0));
+        Assert.Equal((-12, 12, 4), Range(GgmlType.MXFP4));
+        Assert.Equal((-128, 127, 0), Range(GgmlType.Q8_0));
+        Assert.Equal((-127, 113, 0), Range(GgmlType.IQ4_NL));
+
+        static (int, int, int) Range(GgmlType type)
+        {
+            var info = GgmlTypeTraits.Get(type);
+            var flush = IntegerPanelKernels.ByteFlushes.ToArray().FirstOrDefault(f => info.IntegerMax - info.IntegerMin <= IntegerPanelKernels.ByteRangeFor(f));
+            return (info.IntegerMin, info.IntegerMax, flush);
         }
     }
 
