@@ -72,6 +72,15 @@ public sealed class GgmlTypeInfo
     /// <summary>The largest integer <see cref="DecodeIntegers"/> gives (0 without it).</summary>
     public int IntegerMax { get; internal init; }
 
+    /// <summary>
+    /// Super-blocks as sub-scaled int16 values (each value times its sub-block's integer scale), int16 sub-block mins
+    /// and (d, dmin) per block (null for types that are not K-quants); matrix-matrix products decode weight panels with it.
+    /// </summary>
+    public DecodeSubScaledKernel? DecodeSubScaled { get; internal init; }
+
+    /// <summary>Sub-block mins per block that <see cref="DecodeSubScaled"/> gives (0: the type has no mins).</summary>
+    public int SubScaledMins { get; internal init; }
+
     /// <summary>True when this type can be used as matmul weights.</summary>
     public bool HasKernels => Dequantize is not null && Dot is not null;
 

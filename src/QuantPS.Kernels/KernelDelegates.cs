@@ -30,6 +30,14 @@ public unsafe delegate void DotRowsKernel(long count, byte* weights, byte* activ
 public unsafe delegate void DecodeIntegersKernel(byte* source, sbyte* values, float* scales, long count);
 
 /// <summary>
+/// Whole K-quant super-blocks as integers: <paramref name="values"/>[256 b + i] is value i times its sub-block's integer
+/// scale (int16), <paramref name="mins"/> holds each sub-block's integer min (types with mins), and
+/// <paramref name="scales"/>[2 b], [2 b + 1] are the block's d and dmin: the value dequantizes to
+/// d * values[i] - dmin * min (bit for bit the integer sums the dot product forms).
+/// </summary>
+public unsafe delegate void DecodeSubScaledKernel(byte* source, short* values, short* mins, float* scales, long count);
+
+/// <summary>
 /// A panel of weight rows (each block: 16 groups of lane-interleaved int16 pairs, then one float scale per lane)
 /// against IntegerPanelKernels.Tokens int16 activation rows (<paramref name="activationStride"/> int16 apart, each
 /// followed by one float scale per block): results[t * <paramref name="resultStride"/> + r] for every lane r.

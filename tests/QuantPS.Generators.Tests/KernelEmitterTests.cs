@@ -158,6 +158,8 @@ public sealed partial class KernelEmitterTests
         Assert.Contains("Avx512F.Shuffle4x128(x31, x33, 0xDD).Store(panel + 240);", panels);
         Assert.Contains("public static void PanelTileBytesF8V512(long blocks, int* panel, sbyte* activations, long activationStride, int bias, float* results, long resultStride)", panels);
         Assert.Contains("i3 += PairsV512(h3_0.AsInt32(), ones);", panels);
+        Assert.Contains("sum3 += (d * da3 * Vector512.ConvertToSingle(i3)) - (dmin * da3 * Vector512.ConvertToSingle(n3));", panels);
+        Assert.Contains("public static void SuperPanelTileM0V256(", panels);
 
         // Q4_0 decodes a step with the dequantizer's unpacking; Q5_1 has a minimum, so its blocks are not one scale times integers.
         var q40 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q4_0Kernels.g.cs");

@@ -91,21 +91,7 @@ internal static partial class IntegerPanelEmitter
                 text.AppendLine($"                var r{r} = {string.Format(CultureInfo.InvariantCulture, load, $"v + {Text(r)} * valueStride")};");
             }
 
-            // r{row} holds the part's units of the row; after the unpacks u{4i + j}, 128-bit lane L, holds unit 4L + j of rows 4i..4i+3.
-            for (var i = 0; i < lanes / 2; i++)
-            {
-                text.AppendLine($"                var t{2 * i} = {isa}.UnpackLow(r{2 * i}, r{(2 * i) + 1});");
-                text.AppendLine($"                var t{(2 * i) + 1} = {isa}.UnpackHigh(r{2 * i}, r{(2 * i) + 1});");
-            }
-
-            for (var i = 0; i < lanes / 4; i++)
-            {
-                var a = 4 * i;
-                text.AppendLine($"                var u{a} = {isa}.UnpackLow(t{a}.AsInt64(), t{a + 2}.AsInt64()).AsInt32();");
-                text.AppendLine($"                var u{a + 1} = {isa}.UnpackHigh(t{a}.AsInt64(), t{a + 2}.AsInt64()).AsInt32();");
-                text.AppendLine($"                var u{a + 2} = {isa}.UnpackLow(t{a + 1}.AsInt64(), t{a + 3}.AsInt64()).AsInt32();");
-                text.AppendLine($"                var u{a + 3} = {isa}.UnpackHigh(t{a + 1}.AsInt64(), t{a + 3}.AsInt64()).AsInt32();");
-            }
+            EmitUnpacks(text, lanes, isa);
 
             // Output vector c is unit (part * lanes + c) of the step: its block within the step, then its unit there.
             var first = part * lanes;
@@ -129,6 +115,25 @@ internal static partial class IntegerPanelEmitter
         text.AppendLine("}");
         text.AppendLine();
         return text.ToString();
+    }
+
+    // r{row} holds a part's units of the row; after the unpacks u{4i + j}, 128-bit lane L, holds unit 4L + j of rows 4i..4i+3.
+    private static void EmitUnpacks(StringBuilder text, int lanes, string isa)
+    {
+        for (var i = 0; i < lanes / 2; i++)
+        {
+            text.AppendLine($"                var t{2 * i} = {isa}.UnpackLow(r{2 * i}, r{(2 * i) + 1});");
+            text.AppendLine($"                var t{(2 * i) + 1} = {isa}.UnpackHigh(r{2 * i}, r{(2 * i) + 1});");
+        }
+
+        for (var i = 0; i < lanes / 4; i++)
+        {
+            var a = 4 * i;
+            text.AppendLine($"                var u{a} = {isa}.UnpackLow(t{a}.AsInt64(), t{a + 2}.AsInt64()).AsInt32();");
+            text.AppendLine($"                var u{a + 1} = {isa}.UnpackHigh(t{a}.AsInt64(), t{a + 2}.AsInt64()).AsInt32();");
+            text.AppendLine($"                var u{a + 2} = {isa}.UnpackLow(t{a + 1}.AsInt64(), t{a + 3}.AsInt64()).AsInt32();");
+            text.AppendLine($"                var u{a + 3} = {isa}.UnpackHigh(t{a + 1}.AsInt64(), t{a + 3}.AsInt64()).AsInt32();");
+        }
     }
 
     // Unit 4L + j of rows 4q..4q+3 is lane L of u{4q + j}: a 4 x 4 transpose of 128-bit lanes.

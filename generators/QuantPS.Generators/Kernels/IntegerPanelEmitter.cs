@@ -80,6 +80,7 @@ internal static partial class IntegerPanelEmitter
                 }
 
                 EmitBytes(writer);
+                EmitSuper(writer);
                 EmitPacking(writer);
                 writer.Lines(Dispatch);
             }

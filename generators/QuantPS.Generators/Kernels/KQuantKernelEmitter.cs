@@ -88,6 +88,7 @@ internal sealed partial class KQuantKernelEmitter : KernelFamily
             }
 
             constants.EmitTable(writer);
+            EmitDecodeSubScaled(writer, model);
         }
     }
 

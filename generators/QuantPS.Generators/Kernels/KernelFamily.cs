@@ -43,6 +43,12 @@ internal abstract class KernelFamily
     /// </summary>
     public virtual bool EmitsIntegers(KernelModel model) => false;
 
+    /// <summary>
+    /// Non-null when the family emits <c>DecodeSubScaled</c> for <paramref name="model"/> (super-blocks as sub-scaled
+    /// integers, for the integer super-panels): the number of sub-block mins per block, 0 without mins.
+    /// </summary>
+    public virtual int? SubScaledMins(KernelModel model) => null;
+
     /// <summary>True when this family emits the activation quantizer of <paramref name="model"/>.</summary>
     public virtual bool EmitsQuantizer(KernelModel model) => false;
 

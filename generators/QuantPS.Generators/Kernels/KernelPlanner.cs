@@ -42,6 +42,7 @@ internal static class KernelPlanner
                 {
                     IntegerMin = min,
                     IntegerMax = max,
+                    SubScaledMins = model.WeightFamily is { } weights ? KernelFamilies.ByName(weights).SubScaledMins(model) : null,
                 });
             }
         }

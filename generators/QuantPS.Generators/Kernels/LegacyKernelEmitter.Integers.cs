@@ -12,6 +12,16 @@ internal sealed partial class LegacyKernelEmitter
     private static void EmitDecodeIntegers(SourceWriter writer, KernelModel model, WeightPlan plan, Width width)
     {
         var steps = ChunksPerStep(width);
+        if (model.Layout.BlockSize != Chunk)
+        {
+            // Q8_K: activations only, decoded once per product, so the scalar member does.
+            writer
+                .Line($"/// <summary>DecodeIntegersRowScalar (blocks of several chunks, one scale each).</summary>")
+                .Line($"public static void DecodeIntegersRow{width.Suffix}(byte* source, sbyte* values, float* scales, long count) => DecodeIntegersRowScalar(source, values, scales, count);")
+                .Line();
+            return;
+        }
+
         writer
             .Line($"/// <summary>DecodeIntegersRowScalar, {Width.Text(steps)} blocks per step, {width.Bits}-bit vectors.</summary>")
             .Line(Hot)

@@ -56,9 +56,10 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
 
     public override bool EmitsDotRows => true;
 
-    // One scale per 32-value block and no minimum: the shape IntegerPanelKernels multiplies.
+    // One scale per block and no minimum: the shape IntegerPanelKernels multiplies (32-value blocks as weights; Q8_K's
+    // 256-value blocks as the super-panels' activations).
     public override bool EmitsIntegers(KernelModel model) =>
-        model.HasDot && model.Scheme is "Scaled" or "Codebook" && model.Layout.BlockSize == Chunk && model.Activation!.BlockSize == Chunk;
+        model.Scheme is "Scaled" or "Codebook" && (model.Activation?.BlockSize ?? model.Layout.BlockSize) == model.Layout.BlockSize;
 
     public override void EmitWeightKernels(SourceWriter writer, KernelModel model)
     {

@@ -135,6 +135,9 @@ internal sealed record KernelSummary(string Name, string ActivationName, string 
     public int IntegerMin { get; init; }
 
     public int IntegerMax { get; init; }
+
+    /// <summary>Sub-block mins per block of DecodeSubScaled (0: none); null when the type has no DecodeSubScaled.</summary>
+    public int? SubScaledMins { get; init; }
 }
 
 /// <summary>The checked kernels of every description, and what was wrong with the rest.</summary>

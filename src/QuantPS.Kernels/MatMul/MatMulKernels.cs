@@ -20,9 +20,12 @@ internal sealed class MatMulKernels
             ScaledDot = Generated.F16Kernels.DotScaled;
         }
 
-        // The integer panels need both sides as 32-integer blocks with one scale each.
-        if (weight.DecodeIntegers is { } weights && activation.DecodeIntegers is { } activations && quantize is not null)
+        // The integer panels need both sides as 32-integer blocks with one scale each; the super-panels, K-quant
+        // super-blocks against 256-integer activation blocks.
+        if (weight.BlockSize == Generated.IntegerPanelKernels.BlockSize && weight.DecodeIntegers is { } weights
+            && activation.DecodeIntegers is { } activations && quantize is not null)
         {
+            Panels = PanelKind.Int16;
             PanelDecode = weights;
             ActivationDecode = activations;
 
@@ -31,6 +34,7 @@ internal sealed class MatMulKernels
             {
                 if (weight.IntegerMax - weight.IntegerMin <= Generated.IntegerPanelKernels.ByteRangeFor(flush))
                 {
+                    Panels = PanelKind.Bytes;
                     ByteFlush = flush;
                     ByteBias = -weight.IntegerMin;
                     BytePanelTile = Generated.IntegerPanelKernels.PanelTileBytesAt(KernelWidth.Active, flush);
@@ -38,21 +42,42 @@ internal sealed class MatMulKernels
                 }
             }
         }
+        else if (weight.DecodeSubScaled is { } subScaled && weight.BlockSize == Generated.IntegerPanelKernels.SuperBlockSize
+            && activation.BlockSize == weight.BlockSize && activation.DecodeIntegers is { } superActivations && quantize is not null)
+        {
+            Panels = PanelKind.Super;
+            SuperDecode = subScaled;
+            ActivationDecode = superActivations;
+            MinUnits = weight.SubScaledMins / 2;
+            SuperPanelTile = Generated.IntegerPanelKernels.SuperPanelTileAt(KernelWidth.Active, MinUnits);
+        }
     }
 
-    /// <summary>Units the byte panels sum in int16 before widening; 0 when the weights' range needs the int16 panels.</summary>
+    /// <summary>Units the byte panels sum in int16 before widening (with <see cref="PanelKind.Bytes"/>).</summary>
     public int ByteFlush { get; }
 
     /// <summary>What the byte panels add to each weight so it is an unsigned byte (minus the smallest integer).</summary>
     public int ByteBias { get; }
 
-    /// <summary>The byte panel kernel for <see cref="ByteFlush"/> at the active width; null with the int16 panels.</summary>
+    /// <summary>The byte panel kernel for <see cref="ByteFlush"/> at the active width; null without byte panels.</summary>
     public IntegerBytePanelKernel? BytePanelTile { get; }
 
-    /// <summary>The weights' blocks as integers and scales, when matrix-matrix products use IntegerPanelKernels; else null.</summary>
+    /// <summary>Which integer panels matrix-matrix products over these weights use (see MatMulRunner.IntegerPanels).</summary>
+    public PanelKind Panels { get; }
+
+    /// <summary>The K-quant weights as sub-scaled integers, with the super-panels; else null.</summary>
+    public DecodeSubScaledKernel? SuperDecode { get; }
+
+    /// <summary>Min pair units per super-block of the super-panels (0, 4 or 8).</summary>
+    public int MinUnits { get; }
+
+    /// <summary>The super-panel kernel for <see cref="MinUnits"/> at the active width; null without super-panels.</summary>
+    public IntegerPanelKernel? SuperPanelTile { get; }
+
+    /// <summary>The weights' blocks as integers and scales, with the int16 or byte panels; else null.</summary>
     public DecodeIntegersKernel? PanelDecode { get; }
 
-    /// <summary>The quantized activations' blocks as integers and scales (set with <see cref="PanelDecode"/>).</summary>
+    /// <summary>The quantized activations' blocks as integers and scales, with any panels.</summary>
     public DecodeIntegersKernel? ActivationDecode { get; }
 
     /// <summary>
@@ -126,4 +151,20 @@ internal sealed class MatMulKernels
         reason = null;
         return true;
     }
+}
+
+/// <summary>The integer panels a weight type's matrix-matrix products run on.</summary>
+internal enum PanelKind
+{
+    /// <summary>None: Dot4 against four activation rows at a time.</summary>
+    None,
+
+    /// <summary>32-integer blocks as int16 pairs (IntegerPanelKernels.PanelTile).</summary>
+    Int16,
+
+    /// <summary>32-integer blocks of a narrow range as biased bytes (PanelTileBytes).</summary>
+    Bytes,
+
+    /// <summary>K-quant super-blocks as sub-scaled int16 pairs (SuperPanelTile).</summary>
+    Super,
 }

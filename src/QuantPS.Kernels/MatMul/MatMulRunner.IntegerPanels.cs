@@ -3,22 +3,18 @@ using QuantPS.Kernels.Generated;
 namespace QuantPS.Kernels.MatMul;
 
 /// <summary>
-/// Matrix-matrix products over weights whose blocks are 32 integers and one scale (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4),
-/// through IntegerPanelKernels. Each activation row is quantized once as ggml does (to Q8_0), then laid out for the
-/// kernel: int8 values with block scales and sums for the byte panels (weights of a narrow range, see
-/// <see cref="MatMulKernels.ByteFlush"/>), int16 values with block scales for the int16 panels. Each thread decodes a
-/// tile of weight rows once into row-interleaved panels and runs every activation row past them. Each result is the
-/// scalar dot product's sequence of operations, so it depends neither on the tiling nor on the thread count.
+/// Matrix-matrix products through IntegerPanelKernels (see <see cref="PanelKind"/>): weights whose blocks are 32
+/// integers and one scale (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4) and K-quants (Q2_K..Q6_K). Each activation row is
+/// quantized once as ggml does (Q8_0 or Q8_K), then laid out for the kernel; each thread decodes a tile of weight
+/// rows once into row-interleaved panels and runs every activation row past them. Each result is the scalar dot
+/// product's sequence of operations, so it depends neither on the tiling nor on the thread count.
 /// </summary>
 internal sealed unsafe partial class MatMulRunner
 {
     // A thread's panels aim at this many bytes, so they stay in L2 while the activation rows stream past.
     private const long PanelTileBytes = 256 * 1024;
 
-    private const int PanelBlock = IntegerPanelKernels.BlockSize;
-
-    private bool _panels;
-    private bool _bytePanels;
+    private PanelKind _panelKind;
     private long _panelBlocks;
     private long _panelInts;
     private long _panelActivationBytes;
@@ -26,30 +22,55 @@ internal sealed unsafe partial class MatMulRunner
     private byte* _panelActivations;
     private byte* _panelThreadScratch;
 
-    private static bool UsesIntegerPanels(MatMulKernels kernels) => kernels.PanelDecode is not null;
+    private bool UsingPanels => _panelKind != PanelKind.None;
+
+    private static bool UsesIntegerPanels(MatMulKernels kernels) => kernels.Panels != PanelKind.None;
 
     private static int Lanes => IntegerPanelKernels.Lanes;
 
-    // Int32 per panel: per block, the units (16 int16 pairs or 8 byte quads) and the scales, each a vector of lanes.
-    private static long PanelInts(MatMulKernels kernels, long k) =>
-        k / PanelBlock * (kernels.ByteFlush > 0 ? IntegerPanelKernels.ByteBlockInts : IntegerPanelKernels.BlockInts) * Lanes;
+    private static long PanelBlockSize(MatMulKernels kernels) =>
+        kernels.Panels == PanelKind.Super ? IntegerPanelKernels.SuperBlockSize : IntegerPanelKernels.BlockSize;
 
-    // An activation row, in whole cache lines so rows start aligned: k int8 values, a float scale and an int32 sum per
-    // block (byte panels); or k int16 values and a float scale per block.
-    private static long PanelActivationBytes(MatMulKernels kernels, long k) => kernels.ByteFlush > 0
-        ? RoundUp(k + (k / PanelBlock * (sizeof(float) + sizeof(int))), 64)
-        : RoundUp((k * sizeof(short)) + (k / PanelBlock * sizeof(float)), 64);
+    // Int32 per panel: per block, the units and the scales, each a vector of lanes.
+    private static long PanelInts(MatMulKernels kernels, long k) => k / PanelBlockSize(kernels) * Lanes * kernels.Panels switch
+    {
+        PanelKind.Bytes => IntegerPanelKernels.ByteBlockInts,
+        PanelKind.Super => IntegerPanelKernels.SuperBlockInts(kernels.MinUnits),
+        _ => IntegerPanelKernels.BlockInts,
+    };
+
+    // Sub-block sums per super-block the super-panels' activations carry: one per weight min.
+    private static long ActivationSums(MatMulKernels kernels) => 2L * kernels.MinUnits;
+
+    // An activation row, in whole cache lines so rows start aligned. Byte panels: k int8 values, a float scale and an
+    // int32 sum per block. Int16 panels: k int16 values, a float scale per block. Super-panels: k int16 values, a float
+    // scale per block, then the sub-block sums (int16).
+    private static long PanelActivationBytes(MatMulKernels kernels, long k)
+    {
+        var blocks = k / PanelBlockSize(kernels);
+        return RoundUp(kernels.Panels switch
+        {
+            PanelKind.Bytes => k + (blocks * (sizeof(float) + sizeof(int))),
+            PanelKind.Super => (k * sizeof(short)) + (blocks * (sizeof(float) + (ActivationSums(kernels) * sizeof(short)))),
+            _ => (k * sizeof(short)) + (blocks * sizeof(float)),
+        }, 64);
+    }
 
     private static long MaxPanelRows(MatMulKernels kernels, long k) => Math.Max(1, PanelTileBytes / (PanelInts(kernels, k) * sizeof(int))) * Lanes;
 
-    // A decoded weight row: k int8 values and a float scale per block.
-    private static long DecodedRowBytes(long k) => RoundUp(k + (k / PanelBlock * sizeof(float)), 64);
+    // One decoded weight row: int8 values and a float scale per block; or, for super-panels, int16 values, the int16
+    // sub-block mins and (d, dmin) per block.
+    private static long DecodedRowBytes(MatMulKernels kernels, long k) => kernels.Panels == PanelKind.Super
+        ? RoundUp((k * sizeof(short)) + (k / IntegerPanelKernels.SuperBlockSize * ((ActivationSums(kernels) * sizeof(short)) + (2 * sizeof(float)))), 64)
+        : RoundUp(k + (k / IntegerPanelKernels.BlockSize * sizeof(float)), 64);
 
-    // Per thread: its panels, one panel's rows decoded (values, then scales), one quantized activation row, one result tile.
+    // Per thread: its panels, one panel's rows decoded, one quantized activation row (and its values, for the int16
+    // layouts), one result tile.
     private static long PanelThreadBytes(MatMulKernels kernels, long k, long rowsPerTile) =>
         checked((rowsPerTile / Lanes * PanelInts(kernels, k) * sizeof(int))
-            + (Lanes * DecodedRowBytes(k))
+            + (Lanes * DecodedRowBytes(kernels, k))
             + RoundUp(kernels.Activation.RowSizeBytes(k), 64)
+            + RoundUp(k, 64)
             + RoundUp(IntegerPanelKernels.Tokens * Lanes * sizeof(float), 64));
 
     private long PanelScratchBytes(MatMulKernels kernels, long k, long m, long rowsPerTile) =>
@@ -82,8 +103,7 @@ internal sealed unsafe partial class MatMulRunner
 
         _tileCount = (_n + _rowsPerTile - 1) / _rowsPerTile;
         _quantizeInJob = true;
-        _bytePanels = _kernels.ByteFlush > 0;
-        _panelBlocks = k / PanelBlock;
+        _panelBlocks = k / PanelBlockSize(_kernels);
         _panelInts = PanelInts(_kernels, k);
         _panelActivationBytes = PanelActivationBytes(_kernels, k);
         _panelThreadBytes = PanelThreadBytes(_kernels, k, _rowsPerTile);
@@ -99,13 +119,13 @@ internal sealed unsafe partial class MatMulRunner
 
     private int* ThreadPanels(int worker) => (int*)(_panelThreadScratch + (worker * _panelThreadBytes));
 
-    private sbyte* ThreadDecodedValues(int worker) => (sbyte*)(ThreadPanels(worker) + (_rowsPerTile / Lanes * _panelInts));
+    private byte* ThreadDecodedRows(int worker) => (byte*)(ThreadPanels(worker) + (_rowsPerTile / Lanes * _panelInts));
 
-    private float* ThreadDecodedScales(int worker) => (float*)(ThreadDecodedValues(worker) + (Lanes * _k));
+    private byte* ThreadQuantizedRow(int worker) => ThreadDecodedRows(worker) + (Lanes * DecodedRowBytes(_kernels, _k));
 
-    private byte* ThreadQuantizedRow(int worker) => (byte*)ThreadDecodedValues(worker) + (Lanes * DecodedRowBytes(_k));
+    private sbyte* ThreadActivationValues(int worker) => (sbyte*)(ThreadQuantizedRow(worker) + RoundUp(_kernels.Activation.RowSizeBytes(_k), 64));
 
-    private float* ThreadPanelResults(int worker) => (float*)(ThreadQuantizedRow(worker) + RoundUp(_kernels.Activation.RowSizeBytes(_k), 64));
+    private float* ThreadPanelResults(int worker) => (float*)((byte*)ThreadActivationValues(worker) + RoundUp(_k, 64));
 
     /// <summary>Activation rows quantized as ggml does, then laid out for the panel kernel.</summary>
     private void PreparePanelRows(long first, long end, int worker)
@@ -113,37 +133,58 @@ internal sealed unsafe partial class MatMulRunner
         var k = _k;
         var blocks = _panelBlocks;
         var quantized = ThreadQuantizedRow(worker);
-        var values = ThreadDecodedValues(worker);
+        var values = ThreadActivationValues(worker);
         for (var row = first; row < end; row++)
         {
             var destination = _panelActivations + (row * _panelActivationBytes);
             _kernels.Quantize!(_x + (row * k), quantized, k);
-            if (_bytePanels)
+            if (_panelKind == PanelKind.Bytes)
             {
                 // Values as they are, then the scales, then each block's sum (the bias comes off as bias x sum).
                 var rowValues = (sbyte*)destination;
                 _kernels.ActivationDecode!(quantized, rowValues, (float*)(destination + k), k);
-                var sums = (int*)(destination + k + (blocks * sizeof(float)));
-                for (long b = 0; b < blocks; b++)
-                {
-                    var sum = 0;
-                    for (long i = b * PanelBlock; i < (b + 1) * PanelBlock; i++)
-                    {
-                        sum += rowValues[i];
-                    }
-
-                    sums[b] = sum;
-                }
-
+                SumRuns(rowValues, k, IntegerPanelKernels.BlockSize, (int*)(destination + k + (blocks * sizeof(float))));
                 continue;
             }
 
             var wide = (short*)destination;
-            _kernels.ActivationDecode!(quantized, values, (float*)(wide + k), k);
+            var scales = (float*)(wide + k);
+            _kernels.ActivationDecode!(quantized, values, scales, k);
             for (long i = 0; i < k; i++)
             {
                 wide[i] = values[i];
             }
+
+            if (_panelKind == PanelKind.Super && _kernels.MinUnits > 0)
+            {
+                // The sums of each weight sub-block's span, which its min multiplies.
+                var sums = (short*)(scales + blocks);
+                var run = IntegerPanelKernels.SuperBlockSize / ActivationSums(_kernels);
+                for (long i = 0; i < k / run; i++)
+                {
+                    var sum = 0;
+                    for (var j = i * run; j < (i + 1) * run; j++)
+                    {
+                        sum += values[j];
+                    }
+
+                    sums[i] = (short)sum;
+                }
+            }
+        }
+    }
+
+    private static void SumRuns(sbyte* values, long k, long run, int* sums)
+    {
+        for (long i = 0; i < k / run; i++)
+        {
+            var sum = 0;
+            for (var j = i * run; j < (i + 1) * run; j++)
+            {
+                sum += values[j];
+            }
+
+            sums[i] = sum;
         }
     }
 
@@ -152,10 +193,16 @@ internal sealed unsafe partial class MatMulRunner
     /// </summary>
     private void PackPanel(long row0, long rows, int* panel, int worker)
     {
+        if (_panelKind == PanelKind.Super)
+        {
+            PackSuperPanel(row0, rows, panel, worker);
+            return;
+        }
+
         var lanes = Lanes;
         var k = _k;
-        var values = ThreadDecodedValues(worker);
-        var scales = ThreadDecodedScales(worker);
+        var values = (sbyte*)ThreadDecodedRows(worker);
+        var scales = (float*)(values + (lanes * k));
         for (var r = 0; r < lanes; r++)
         {
             if (r < rows)
@@ -169,7 +216,7 @@ internal sealed unsafe partial class MatMulRunner
             }
         }
 
-        if (_bytePanels)
+        if (_panelKind == PanelKind.Bytes)
         {
             IntegerPanelKernels.PackBytePanel(values, k, scales, _panelBlocks, _panelBlocks, panel, _kernels.ByteBias);
         }
@@ -177,6 +224,31 @@ internal sealed unsafe partial class MatMulRunner
         {
             IntegerPanelKernels.PackPanel(values, k, scales, _panelBlocks, _panelBlocks, panel);
         }
+    }
+
+    private void PackSuperPanel(long row0, long rows, int* panel, int worker)
+    {
+        var lanes = Lanes;
+        var k = _k;
+        var mins = ActivationSums(_kernels) * _panelBlocks;
+        var values = (short*)ThreadDecodedRows(worker);
+        var minValues = values + (lanes * k);
+        var scales = (float*)(minValues + (lanes * mins));
+        for (var r = 0; r < lanes; r++)
+        {
+            if (r < rows)
+            {
+                _kernels.SuperDecode!(_weights + ((row0 + r) * _weightRowBytes), values + (r * k), minValues + (r * mins), scales + (r * 2 * _panelBlocks), k);
+            }
+            else
+            {
+                new Span<short>(values + (r * k), checked((int)k)).Clear();
+                new Span<short>(minValues + (r * mins), checked((int)mins)).Clear();
+                new Span<float>(scales + (r * 2 * _panelBlocks), checked((int)(2 * _panelBlocks))).Clear();
+            }
+        }
+
+        IntegerPanelKernels.PackSuperPanel(values, k, minValues, mins, scales, 2 * _panelBlocks, _panelBlocks, panel, _kernels.MinUnits);
     }
 
     private void RunPanelTile(long tile, int worker)
@@ -224,13 +296,17 @@ internal sealed unsafe partial class MatMulRunner
 
     private void RunPanel(int* panel, byte* activations, float* results, long resultStride)
     {
-        if (_bytePanels)
+        switch (_panelKind)
         {
-            _kernels.BytePanelTile!(_panelBlocks, panel, (sbyte*)activations, _panelActivationBytes, _kernels.ByteBias, results, resultStride);
-        }
-        else
-        {
-            IntegerPanelKernels.PanelTile(_panelBlocks, panel, (short*)activations, _panelActivationBytes / sizeof(short), results, resultStride);
+            case PanelKind.Bytes:
+                _kernels.BytePanelTile!(_panelBlocks, panel, (sbyte*)activations, _panelActivationBytes, _kernels.ByteBias, results, resultStride);
+                break;
+            case PanelKind.Super:
+                _kernels.SuperPanelTile!(_panelBlocks, panel, (short*)activations, _panelActivationBytes / sizeof(short), results, resultStride);
+                break;
+            default:
+                IntegerPanelKernels.PanelTile(_panelBlocks, panel, (short*)activations, _panelActivationBytes / sizeof(short), results, resultStride);
+                break;
         }
     }
 }

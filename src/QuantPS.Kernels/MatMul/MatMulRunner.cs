@@ -143,8 +143,8 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
             return;
         }
 
-        _panels = m > VectorMaxActs && UsesIntegerPanels(kernels);
-        if (_panels)
+        _panelKind = m > VectorMaxActs ? kernels.Panels : PanelKind.None;
+        if (UsingPanels)
         {
             PrepareIntegerPanels();
             return;
@@ -214,7 +214,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
             return;
         }
 
-        if (_panels)
+        if (UsingPanels)
         {
             PreparePanelRows(first, end, worker);
             return;
@@ -279,7 +279,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
             return;
         }
 
-        if (_panels)
+        if (UsingPanels)
         {
             RunPanelTile(tile, worker);
             return;

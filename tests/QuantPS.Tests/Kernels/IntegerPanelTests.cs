@@ -13,7 +13,10 @@ namespace QuantPS.Tests.Kernels;
 /// </summary>
 public sealed class IntegerPanelTests
 {
-    private static readonly GgmlType[] PanelTypes = GgmlTypeTraits.All.Where(info => info.DecodeIntegers is not null).Select(info => info.Type).ToArray();
+    // Weight types whose batched products run on panels: 32-integer blocks, and the K-quants' super-panels.
+    private static readonly GgmlType[] PanelTypes = GgmlTypeTraits.All
+        .Where(info => MatMulDriver.IsSupported(info.Type) && (info.DecodeIntegers is not null || info.DecodeSubScaled is not null))
+        .Select(info => info.Type).ToArray();
 
     public static TheoryData<string, string> GoldenCases()
     {
@@ -30,12 +33,20 @@ public sealed class IntegerPanelTests
     public static TheoryData<GgmlType> Types() => new(PanelTypes);
 
     [Fact]
-    public void The_legacy_32_value_types_have_integer_panels()
+    public void Legacy_blocks_and_K_quants_have_integer_panels()
     {
+        // Q8_K decodes too: the super-panels' activations.
         Assert.Equal(
-            new[] { GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.IQ4_NL, GgmlType.MXFP4 }.OrderBy(t => t),
-            PanelTypes.OrderBy(t => t));
-        Assert.All(new[] { GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.Q4_K, GgmlType.F16 }, type => Assert.Null(GgmlTypeTraits.Get(type).DecodeIntegers));
+            new[] { GgmlType.Q4_0, GgmlType.Q5_0, GgmlType.Q8_0, GgmlType.Q8_1, GgmlType.IQ4_NL, GgmlType.MXFP4, GgmlType.Q8_K }.OrderBy(t => t),
+            GgmlTypeTraits.All.Where(info => info.DecodeIntegers is not null).Select(info => info.Type).OrderBy(t => t));
+        Assert.Equal(
+            new[] { (GgmlType.Q2_K, 16), (GgmlType.Q3_K, 0), (GgmlType.Q4_K, 8), (GgmlType.Q5_K, 8), (GgmlType.Q6_K, 0) },
+            GgmlTypeTraits.All.Where(info => info.DecodeSubScaled is not null).Select(info => (info.Type, info.SubScaledMins)).OrderBy(p => p.Type));
+        Assert.All(new[] { GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.IQ4_XS, GgmlType.F16 }, type =>
+        {
+            Assert.Null(GgmlTypeTraits.Get(type).DecodeIntegers);
+            Assert.Null(GgmlTypeTraits.Get(type).DecodeSubScaled);
+        });
     }
 
     [Theory]
