@@ -81,6 +81,15 @@ public sealed class GgmlTypeInfo
     /// <summary>Sub-block mins per block that <see cref="DecodeSubScaled"/> gives (0: the type has no mins).</summary>
     public int SubScaledMins { get; internal init; }
 
+    /// <summary>
+    /// Super-blocks as unsigned byte values with their int16 sub-scales and mins apart (null unless the type's values
+    /// are unsigned with unsigned sub-scales: Q2_K, Q4_K, Q5_K); the byte super-panels decode weights with it.
+    /// </summary>
+    public DecodeSubBlocksKernel? DecodeSubBlocks { get; internal init; }
+
+    /// <summary>The largest value <see cref="DecodeSubBlocks"/> gives (0 without it).</summary>
+    public int SubBlockQuantMax { get; internal init; }
+
     /// <summary>True when this type can be used as matmul weights.</summary>
     public bool HasKernels => Dequantize is not null && Dot is not null;
 

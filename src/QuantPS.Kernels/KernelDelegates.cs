@@ -38,6 +38,13 @@ public unsafe delegate void DecodeIntegersKernel(byte* source, sbyte* values, fl
 public unsafe delegate void DecodeSubScaledKernel(byte* source, short* values, short* mins, float* scales, long count);
 
 /// <summary>
+/// Whole K-quant super-blocks with unsigned values: <paramref name="values"/>[256 b + i] is value i as a byte (before
+/// any scale), <paramref name="subScales"/> and <paramref name="mins"/> each sub-block's integer scale and min, and
+/// <paramref name="scales"/>[2 b], [2 b + 1] the block's d and dmin: value i dequantizes to d * subScale * value - dmin * min.
+/// </summary>
+public unsafe delegate void DecodeSubBlocksKernel(byte* source, byte* values, short* subScales, short* mins, float* scales, long count);
+
+/// <summary>
 /// A panel of weight rows (each block: 16 groups of lane-interleaved int16 pairs, then one float scale per lane)
 /// against IntegerPanelKernels.Tokens int16 activation rows (<paramref name="activationStride"/> int16 apart, each
 /// followed by one float scale per block): results[t * <paramref name="resultStride"/> + r] for every lane r.

@@ -160,6 +160,8 @@ public sealed partial class KernelEmitterTests
         Assert.Contains("i3 += PairsV512(h3_0.AsInt32(), ones);", panels);
         Assert.Contains("sum3 += (d * da3 * Vector512.ConvertToSingle(i3)) - (dmin * da3 * Vector512.ConvertToSingle(n3));", panels);
         Assert.Contains("public static void SuperPanelTileM0V256(", panels);
+        Assert.Contains("i3 += PairsV512(h3_0.AsInt32(), scale);", panels);
+        Assert.Contains("(16, 4, 8) => new global::QuantPS.Kernels.IntegerBytePanelKernel[]", panels);
 
         // Q4_0 decodes a step with the dequantizer's unpacking; Q5_1 has a minimum, so its blocks are not one scale times integers.
         var q40 = GeneratorHarness.GeneratedText(result, "QuantPS.Kernels.Generated.Q4_0Kernels.g.cs");

@@ -253,24 +253,33 @@ internal static partial class IntegerPanelEmitter
 
         """;
 
-    private static string SuperPack(Width width, string isa, Func<Func<int, string>, string> crossLanes)
+    private static string SuperPack(Width width, string isa, Func<Func<int, string>, string> crossLanes) => SuperPack(
+        width, isa, crossLanes, "PackSuperPanel", SuperUnits, SuperPackParameters,
+        "values, valueStride, mins, minStride, scales, scaleStride, blocks, panel, minUnits",
+        "SuperBlockInts(minUnits)", "PackSuperTail(mins, minStride, scales, scaleStride, b, panel, minUnits, {0});");
+
+    /// <summary>
+    /// A super-panel packer at <paramref name="width"/>: each block's <paramref name="units"/> value units (int32 of the
+    /// rows at values + r * valueStride) transposed in registers, then <paramref name="tail"/> (its scales and mins).
+    /// </summary>
+    private static string SuperPack(Width width, string isa, Func<Func<int, string>, string> crossLanes, string name, int units, string parameters, string arguments, string blockInts, string tail)
     {
         var lanes = width.Floats;
         var text = new StringBuilder();
-        text.AppendLine($"/// <summary>PackSuperPanelScalar for {Width.Text(lanes)} lanes, the value units transposed in registers.</summary>");
+        text.AppendLine($"/// <summary>{name}Scalar for {Width.Text(lanes)} lanes, the value units transposed in registers.</summary>");
         text.AppendLine("[MethodImpl(MethodImplOptions.AggressiveOptimization)]");
-        text.AppendLine($"public static void PackSuperPanel{width.Suffix}({SuperPackParameters})");
+        text.AppendLine($"public static void {name}{width.Suffix}({parameters})");
         text.AppendLine("{");
         text.AppendLine($"    if (!{isa}.IsSupported)");
         text.AppendLine("    {");
-        text.AppendLine($"        PackSuperPanelScalar(values, valueStride, mins, minStride, scales, scaleStride, blocks, panel, minUnits, {Width.Text(lanes)});");
+        text.AppendLine($"        {name}Scalar({arguments}, {Width.Text(lanes)});");
         text.AppendLine("        return;");
         text.AppendLine("    }");
         text.AppendLine();
-        text.AppendLine("    int blockInts = SuperBlockInts(minUnits);");
+        text.AppendLine($"    int blockInts = {blockInts};");
         text.AppendLine($"    for (long b = 0; b < blocks; b++, panel += blockInts * {Width.Text(lanes)})");
         text.AppendLine("    {");
-        text.AppendLine($"        for (int part = 0; part < {Width.Text(SuperUnits / lanes)}; part++)");
+        text.AppendLine($"        for (int part = 0; part < {Width.Text(units / lanes)}; part++)");
         text.AppendLine("        {");
         text.AppendLine($"            int* p = panel + part * {Width.Text(lanes * lanes)};");
         for (var r = 0; r < lanes; r++)
@@ -282,7 +291,7 @@ internal static partial class IntegerPanelEmitter
         text.Append(crossLanes(c => $"p + {Width.Text(c * lanes)}"));
         text.AppendLine("        }");
         text.AppendLine();
-        text.AppendLine($"        PackSuperTail(mins, minStride, scales, scaleStride, b, panel, minUnits, {Width.Text(lanes)});");
+        text.AppendLine("        " + string.Format(System.Globalization.CultureInfo.InvariantCulture, tail, Width.Text(lanes)));
         text.AppendLine("    }");
         text.AppendLine("}");
         text.AppendLine();

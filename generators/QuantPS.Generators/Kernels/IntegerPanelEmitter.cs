@@ -81,6 +81,7 @@ internal static partial class IntegerPanelEmitter
 
                 EmitBytes(writer);
                 EmitSuper(writer);
+                EmitSuperBytes(writer);
                 EmitPacking(writer);
                 writer.Lines(Dispatch);
             }

@@ -89,6 +89,10 @@ internal sealed partial class KQuantKernelEmitter : KernelFamily
 
             constants.EmitTable(writer);
             EmitDecodeSubScaled(writer, model);
+            if (SubBlockQuantMax(model) is not null)
+            {
+                EmitDecodeSubBlocks(writer, model);
+            }
         }
     }
 

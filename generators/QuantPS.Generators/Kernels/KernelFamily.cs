@@ -49,6 +49,12 @@ internal abstract class KernelFamily
     /// </summary>
     public virtual int? SubScaledMins(KernelModel model) => null;
 
+    /// <summary>
+    /// Non-null when the family emits <c>DecodeSubBlocks</c> for <paramref name="model"/> (super-blocks as unsigned byte
+    /// values apart from their sub-scales, for the byte super-panels): the largest value.
+    /// </summary>
+    public virtual int? SubBlockQuantMax(KernelModel model) => null;
+
     /// <summary>True when this family emits the activation quantizer of <paramref name="model"/>.</summary>
     public virtual bool EmitsQuantizer(KernelModel model) => false;
 

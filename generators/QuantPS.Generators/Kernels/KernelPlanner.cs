@@ -43,6 +43,7 @@ internal static class KernelPlanner
                     IntegerMin = min,
                     IntegerMax = max,
                     SubScaledMins = model.WeightFamily is { } weights ? KernelFamilies.ByName(weights).SubScaledMins(model) : null,
+                    SubBlockQuantMax = model.WeightFamily is { } owner ? KernelFamilies.ByName(owner).SubBlockQuantMax(model) : null,
                 });
             }
         }

@@ -138,6 +138,9 @@ internal sealed record KernelSummary(string Name, string ActivationName, string 
 
     /// <summary>Sub-block mins per block of DecodeSubScaled (0: none); null when the type has no DecodeSubScaled.</summary>
     public int? SubScaledMins { get; init; }
+
+    /// <summary>The largest value DecodeSubBlocks gives; null when the type has no DecodeSubBlocks.</summary>
+    public int? SubBlockQuantMax { get; init; }
 }
 
 /// <summary>The checked kernels of every description, and what was wrong with the rest.</summary>

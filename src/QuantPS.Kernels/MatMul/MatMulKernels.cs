@@ -50,6 +50,25 @@ internal sealed class MatMulKernels
             ActivationDecode = superActivations;
             MinUnits = weight.SubScaledMins / 2;
             SuperPanelTile = Generated.IntegerPanelKernels.SuperPanelTileAt(KernelWidth.Active, MinUnits);
+
+            // Small unsigned values with a min per sub-block take the byte super-panels, flushing int16 sums as often as
+            // the range needs and at least once per sub-block.
+            if (weight.DecodeSubBlocks is { } subBlocks && weight.SubScaledMins > 0)
+            {
+                var subBlock = Generated.IntegerPanelKernels.SuperBlockSize / weight.SubScaledMins;
+                foreach (var flush in Generated.IntegerPanelKernels.ByteFlushes)
+                {
+                    if (weight.SubBlockQuantMax <= Generated.IntegerPanelKernels.ByteRangeFor(flush)
+                        && Generated.IntegerPanelKernels.SuperBytePanelTileAt(KernelWidth.Active, subBlock, Math.Min(flush, subBlock / 4), MinUnits) is { } kernel)
+                    {
+                        Panels = PanelKind.SuperBytes;
+                        SubBlocksDecode = subBlocks;
+                        SubBlock = subBlock;
+                        BytePanelTile = kernel;
+                        break;
+                    }
+                }
+            }
         }
     }
 
@@ -59,7 +78,7 @@ internal sealed class MatMulKernels
     /// <summary>What the byte panels add to each weight so it is an unsigned byte (minus the smallest integer).</summary>
     public int ByteBias { get; }
 
-    /// <summary>The byte panel kernel for <see cref="ByteFlush"/> at the active width; null without byte panels.</summary>
+    /// <summary>The byte panel kernel (for <see cref="ByteFlush"/>) or the byte super-panel kernel at the active width; else null.</summary>
     public IntegerBytePanelKernel? BytePanelTile { get; }
 
     /// <summary>Which integer panels matrix-matrix products over these weights use (see MatMulRunner.IntegerPanels).</summary>
@@ -67,6 +86,12 @@ internal sealed class MatMulKernels
 
     /// <summary>The K-quant weights as sub-scaled integers, with the super-panels; else null.</summary>
     public DecodeSubScaledKernel? SuperDecode { get; }
+
+    /// <summary>The K-quant weights as bytes with their sub-scales apart, with the byte super-panels; else null.</summary>
+    public DecodeSubBlocksKernel? SubBlocksDecode { get; }
+
+    /// <summary>Values per sub-block of the byte super-panels' weights.</summary>
+    public int SubBlock { get; }
 
     /// <summary>Min pair units per super-block of the super-panels (0, 4 or 8).</summary>
     public int MinUnits { get; }
@@ -167,4 +192,7 @@ internal enum PanelKind
 
     /// <summary>K-quant super-blocks as sub-scaled int16 pairs (SuperPanelTile).</summary>
     Super,
+
+    /// <summary>K-quant super-blocks of small unsigned values as bytes, sub-scales apart (SuperBytePanelTile).</summary>
+    SuperBytes,
 }

@@ -28,14 +28,17 @@ internal sealed unsafe partial class MatMulRunner
 
     private static int Lanes => IntegerPanelKernels.Lanes;
 
+    private static bool IsSuper(PanelKind kind) => kind is PanelKind.Super or PanelKind.SuperBytes;
+
     private static long PanelBlockSize(MatMulKernels kernels) =>
-        kernels.Panels == PanelKind.Super ? IntegerPanelKernels.SuperBlockSize : IntegerPanelKernels.BlockSize;
+        IsSuper(kernels.Panels) ? IntegerPanelKernels.SuperBlockSize : IntegerPanelKernels.BlockSize;
 
     // Int32 per panel: per block, the units and the scales, each a vector of lanes.
     private static long PanelInts(MatMulKernels kernels, long k) => k / PanelBlockSize(kernels) * Lanes * kernels.Panels switch
     {
         PanelKind.Bytes => IntegerPanelKernels.ByteBlockInts,
         PanelKind.Super => IntegerPanelKernels.SuperBlockInts(kernels.MinUnits),
+        PanelKind.SuperBytes => IntegerPanelKernels.SuperByteBlockInts(kernels.SubBlock, kernels.MinUnits),
         _ => IntegerPanelKernels.BlockInts,
     };
 
@@ -43,8 +46,8 @@ internal sealed unsafe partial class MatMulRunner
     private static long ActivationSums(MatMulKernels kernels) => 2L * kernels.MinUnits;
 
     // An activation row, in whole cache lines so rows start aligned. Byte panels: k int8 values, a float scale and an
-    // int32 sum per block. Int16 panels: k int16 values, a float scale per block. Super-panels: k int16 values, a float
-    // scale per block, then the sub-block sums (int16).
+    // int32 sum per block. Int16 panels: k int16 values, a float scale per block. Super-panels: k int16 values (int8 for
+    // byte super-panels), a float scale per block, then the sub-block sums (int16).
     private static long PanelActivationBytes(MatMulKernels kernels, long k)
     {
         var blocks = k / PanelBlockSize(kernels);
@@ -52,17 +55,27 @@ internal sealed unsafe partial class MatMulRunner
         {
             PanelKind.Bytes => k + (blocks * (sizeof(float) + sizeof(int))),
             PanelKind.Super => (k * sizeof(short)) + (blocks * (sizeof(float) + (ActivationSums(kernels) * sizeof(short)))),
+            PanelKind.SuperBytes => k + (blocks * (sizeof(float) + (ActivationSums(kernels) * sizeof(short)))),
             _ => (k * sizeof(short)) + (blocks * sizeof(float)),
         }, 64);
     }
 
     private static long MaxPanelRows(MatMulKernels kernels, long k) => Math.Max(1, PanelTileBytes / (PanelInts(kernels, k) * sizeof(int))) * Lanes;
 
-    // One decoded weight row: int8 values and a float scale per block; or, for super-panels, int16 values, the int16
-    // sub-block mins and (d, dmin) per block.
-    private static long DecodedRowBytes(MatMulKernels kernels, long k) => kernels.Panels == PanelKind.Super
-        ? RoundUp((k * sizeof(short)) + (k / IntegerPanelKernels.SuperBlockSize * ((ActivationSums(kernels) * sizeof(short)) + (2 * sizeof(float)))), 64)
-        : RoundUp(k + (k / IntegerPanelKernels.BlockSize * sizeof(float)), 64);
+    // One decoded weight row: int8 values and a float scale per block; for super-panels, int16 values, the int16
+    // sub-block mins and (d, dmin) per block; for byte super-panels, byte values, int16 sub-scales and mins, (d, dmin).
+    private static long DecodedRowBytes(MatMulKernels kernels, long k)
+    {
+        var superBlocks = k / IntegerPanelKernels.SuperBlockSize;
+        return RoundUp(kernels.Panels switch
+        {
+            PanelKind.Super => (k * sizeof(short)) + (superBlocks * ((ActivationSums(kernels) * sizeof(short)) + (2 * sizeof(float)))),
+            PanelKind.SuperBytes => k + (superBlocks * ((2 * SubBlocksPerSuper(kernels) * sizeof(short)) + (2 * sizeof(float)))),
+            _ => k + (k / IntegerPanelKernels.BlockSize * sizeof(float)),
+        }, 64);
+    }
+
+    private static long SubBlocksPerSuper(MatMulKernels kernels) => IntegerPanelKernels.SuperBlockSize / kernels.SubBlock;
 
     // Per thread: its panels, one panel's rows decoded, one quantized activation row (and its values, for the int16
     // layouts), one result tile.
@@ -147,15 +160,25 @@ internal sealed unsafe partial class MatMulRunner
                 continue;
             }
 
-            var wide = (short*)destination;
-            var scales = (float*)(wide + k);
-            _kernels.ActivationDecode!(quantized, values, scales, k);
-            for (long i = 0; i < k; i++)
+            float* scales;
+            if (_panelKind == PanelKind.SuperBytes)
             {
-                wide[i] = values[i];
+                values = (sbyte*)destination;
+                scales = (float*)(destination + k);
+                _kernels.ActivationDecode!(quantized, values, scales, k);
+            }
+            else
+            {
+                var wide = (short*)destination;
+                scales = (float*)(wide + k);
+                _kernels.ActivationDecode!(quantized, values, scales, k);
+                for (long i = 0; i < k; i++)
+                {
+                    wide[i] = values[i];
+                }
             }
 
-            if (_panelKind == PanelKind.Super && _kernels.MinUnits > 0)
+            if (IsSuper(_panelKind) && _kernels.MinUnits > 0)
             {
                 // The sums of each weight sub-block's span, which its min multiplies.
                 var sums = (short*)(scales + blocks);
@@ -196,6 +219,12 @@ internal sealed unsafe partial class MatMulRunner
         if (_panelKind == PanelKind.Super)
         {
             PackSuperPanel(row0, rows, panel, worker);
+            return;
+        }
+
+        if (_panelKind == PanelKind.SuperBytes)
+        {
+            PackSuperBytePanel(row0, rows, panel, worker);
             return;
         }
 
@@ -251,6 +280,34 @@ internal sealed unsafe partial class MatMulRunner
         IntegerPanelKernels.PackSuperPanel(values, k, minValues, mins, scales, 2 * _panelBlocks, _panelBlocks, panel, _kernels.MinUnits);
     }
 
+    private void PackSuperBytePanel(long row0, long rows, int* panel, int worker)
+    {
+        var lanes = Lanes;
+        var k = _k;
+        var subs = SubBlocksPerSuper(_kernels) * _panelBlocks;
+        var values = ThreadDecodedRows(worker);
+        var subScales = (short*)(values + (lanes * k));
+        var mins = subScales + (lanes * subs);
+        var scales = (float*)(mins + (lanes * subs));
+        for (var r = 0; r < lanes; r++)
+        {
+            if (r < rows)
+            {
+                _kernels.SubBlocksDecode!(_weights + ((row0 + r) * _weightRowBytes), values + (r * k), subScales + (r * subs), mins + (r * subs), scales + (r * 2 * _panelBlocks), k);
+            }
+            else
+            {
+                new Span<byte>(values + (r * k), checked((int)k)).Clear();
+                new Span<short>(subScales + (r * subs), checked((int)subs)).Clear();
+                new Span<short>(mins + (r * subs), checked((int)subs)).Clear();
+                new Span<float>(scales + (r * 2 * _panelBlocks), checked((int)(2 * _panelBlocks))).Clear();
+            }
+        }
+
+        // Sub-scales and mins of a row share one stride (their rows are laid out alike).
+        IntegerPanelKernels.PackSuperBytePanel(values, k, subScales, mins, subs, scales, 2 * _panelBlocks, _panelBlocks, panel, _kernels.SubBlock, _kernels.MinUnits);
+    }
+
     private void RunPanelTile(long tile, int worker)
     {
         var lanes = Lanes;
@@ -300,6 +357,9 @@ internal sealed unsafe partial class MatMulRunner
         {
             case PanelKind.Bytes:
                 _kernels.BytePanelTile!(_panelBlocks, panel, (sbyte*)activations, _panelActivationBytes, _kernels.ByteBias, results, resultStride);
+                break;
+            case PanelKind.SuperBytes:
+                _kernels.BytePanelTile!(_panelBlocks, panel, (sbyte*)activations, _panelActivationBytes, 0, results, resultStride);
                 break;
             case PanelKind.Super:
                 _kernels.SuperPanelTile!(_panelBlocks, panel, (short*)activations, _panelActivationBytes / sizeof(short), results, resultStride);

@@ -42,6 +42,9 @@ public sealed class IntegerPanelTests
         Assert.Equal(
             new[] { (GgmlType.Q2_K, 16), (GgmlType.Q3_K, 0), (GgmlType.Q4_K, 8), (GgmlType.Q5_K, 8), (GgmlType.Q6_K, 0) },
             GgmlTypeTraits.All.Where(info => info.DecodeSubScaled is not null).Select(info => (info.Type, info.SubScaledMins)).OrderBy(p => p.Type));
+        Assert.Equal(
+            new[] { (GgmlType.Q2_K, 3), (GgmlType.Q4_K, 15), (GgmlType.Q5_K, 31) },
+            GgmlTypeTraits.All.Where(info => info.DecodeSubBlocks is not null).Select(info => (info.Type, info.SubBlockQuantMax)).OrderBy(p => p.Type));
         Assert.All(new[] { GgmlType.Q4_1, GgmlType.Q5_1, GgmlType.IQ4_XS, GgmlType.F16 }, type =>
         {
             Assert.Null(GgmlTypeTraits.Get(type).DecodeIntegers);

@@ -138,6 +138,105 @@ public sealed class SuperPanelTests
         }
     }
 
+    public static TheoryData<string, string> ByteCases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var type in KernelGolden.WeightTypes.Where(name => KernelGolden.Info(name).DecodeSubBlocks is not null))
+        foreach (var width in KernelWidth.All)
+        {
+            data.Add(type, width.ToString());
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ByteCases))]
+    public unsafe void A_byte_super_panel_product_is_the_scalar_dot_product_bit_for_bit(string ggmlName, string widthName)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        var info = KernelGolden.Info(ggmlName);
+        var activation = GgmlTypeTraits.Get(info.ActivationType);
+        const int Count = KernelGolden.Columns;
+        const int Blocks = Count / 256;
+        var lanes = IntegerPanelKernels.LanesAt(width);
+        var tokens = IntegerPanelKernels.Tokens;
+        var rows = Math.Min(lanes, KernelGolden.Rows);
+        var subBlocks = info.SubScaledMins;
+        var subBlock = 256 / subBlocks;
+        var minUnits = subBlocks / 2;
+        var flush = Math.Min(subBlock / 4, IntegerPanelKernels.ByteFlushes.ToArray().First(f => info.SubBlockQuantMax <= IntegerPanelKernels.ByteRangeFor(f)));
+        var kernel = IntegerPanelKernels.SuperBytePanelTileAt(width, subBlock, flush, minUnits);
+        Assert.NotNull(kernel);
+        var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+
+        // Activation rows as the driver lays them out: int8 values, a float d per block, the sub-block sums (int16).
+        var source = KernelGolden.Floats("activation.f32").AsSpan(0, Count).ToArray();
+        var stride = Count + (4 * Blocks) + (2 * subBlocks * Blocks);
+        var quantizedRows = new byte[tokens][];
+        var prepared = new byte[tokens * stride];
+        for (var t = 0; t < tokens; t++)
+        {
+            var scaled = source.Select((v, i) => v * (0.75f + t) * (i % 5 == t ? -1 : 1)).ToArray();
+            quantizedRows[t] = KernelGolden.Quantize(activation.QuantizeActivation!, activation, scaled);
+            var values = new sbyte[Count];
+            var scales = new float[Blocks];
+            fixed (byte* q = quantizedRows[t])
+            fixed (sbyte* v = values)
+            fixed (float* s = scales)
+            {
+                activation.DecodeIntegers!(q, v, s, Count);
+            }
+
+            var row = prepared.AsSpan(t * stride, stride);
+            System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(row);
+            scales.AsSpan().CopyTo(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(row.Slice(Count, 4 * Blocks)));
+            var sums = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, short>(row[(Count + (4 * Blocks))..]);
+            for (var i = 0; i < Count / subBlock; i++)
+            {
+                sums[i] = (short)values.AsSpan(i * subBlock, subBlock).ToArray().Sum(value => (int)value);
+            }
+        }
+
+        var subs = subBlocks * Blocks;
+        var decodedValues = new byte[lanes * Count];
+        var subScales = new short[lanes * subs];
+        var mins = new short[lanes * subs];
+        var decodedScales = new float[lanes * 2 * Blocks];
+        var panel = new int[Blocks * IntegerPanelKernels.SuperByteBlockInts(subBlock, minUnits) * lanes];
+        var results = new float[tokens * lanes];
+        var decode = GgmlKernelCatalog.DecodeSubBlocks(info.Type, width)!;
+        fixed (byte* w = weights)
+        fixed (byte* v = decodedValues)
+        fixed (short* sc = subScales)
+        fixed (short* m = mins)
+        fixed (float* s = decodedScales)
+        fixed (int* p = panel)
+        fixed (byte* a = prepared)
+        fixed (float* y = results)
+        {
+            for (var r = 0; r < rows; r++)
+            {
+                decode(w + (r * info.RowSizeBytes(Count)), v + (r * Count), sc + (r * subs), m + (r * subs), s + (r * 2 * Blocks), Count);
+            }
+
+            IntegerPanelKernels.PackSuperBytePanelAt(width, v, Count, sc, m, subs, s, 2 * Blocks, Blocks, p, subBlock, minUnits);
+            kernel!(Blocks, p, (sbyte*)a, stride, 0, y, lanes);
+        }
+
+        var dot = GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!;
+        for (var t = 0; t < tokens; t++)
+        {
+            for (var r = 0; r < lanes; r++)
+            {
+                var expected = r < rows ? KernelGolden.Dot(dot, KernelGolden.Row(weights, info, r), quantizedRows[t], Count) : 0f;
+                Assert.True(
+                    BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(results[(t * lanes) + r]),
+                    $"{ggmlName} {width} row {r} activation {t}: byte super-panel {results[(t * lanes) + r]} vs scalar dot {expected}");
+            }
+        }
+    }
+
     private static DecodeSubScaledKernel GgmlKernelCatalogDecode(GgmlType type, VectorWidth width) => GgmlKernelCatalog.DecodeSubScaled(type, width)!;
 
     private static unsafe (short[] Values, short[] Mins, float[] Scales) Decode(DecodeSubScaledKernel decode, byte[] bytes, int count, int mins)
