@@ -241,6 +241,11 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
     // The body every pool thread runs for one job.
     private void Work(int worker)
     {
+        if (RunChunkJob())
+        {
+            return;
+        }
+
         if (_quantizeInJob)
         {
             long row;

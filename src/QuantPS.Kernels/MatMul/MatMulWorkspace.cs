@@ -63,6 +63,19 @@ public sealed class MatMulWorkspace : IDisposable
         Runner.EnsureScaledScratch(kernels, k, maxRows);
     }
 
+    /// <summary>
+    /// Runs <paramref name="body"/> once for each chunk index 0 .. <paramref name="chunks"/> - 1, shared out over this
+    /// workspace's threads (the caller's included), and returns when all are done; the first exception is rethrown.
+    /// For work between multiplications (attention): the workers are already running, so this costs microseconds.
+    /// Not while a multiplication runs on this workspace.
+    /// </summary>
+    public void ParallelFor(int chunks, Action<int> body)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(chunks);
+        ArgumentNullException.ThrowIfNull(body);
+        Runner.RunChunks(chunks, body);
+    }
+
     /// <summary>Stops the worker threads and frees the scratch.</summary>
     public void Dispose()
     {

@@ -2,6 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using QuantPS.Kernels;
+using QuantPS.Kernels.MatMul;
 
 namespace QuantPS.Inference.Engine;
 
@@ -26,12 +27,13 @@ internal sealed unsafe partial class Attention : IDisposable
     private const int TileKeys = 64;          // ggml's GGML_FA_TILE_KV
     private const int TiledMinQueries = 64;   // ggml's GGML_FA_TILE_Q: fewer queries take the vector path
     private const int TiledHeadMultiple = 16; // GGML_F32_EPR of the reference build (AVX-512)
-    private const long ParallelMinWork = 1 << 18; // key x head-value products below which threads cost more than they save
+    private const long ParallelMinWork = 1 << 14; // key x head-value products below which sharing costs more than it saves
 
     private readonly ModelConfig _config;
     private readonly KvCache _cache;
     private readonly bool _flash;
     private readonly int _threads;
+    private readonly MatMulWorkspace _workspace;
     private readonly QuantizeRowKernel? _toKeyDotType;
     private readonly DotKernel _keyDot;
     private readonly DequantizeRowKernel _toF32;
@@ -124,12 +126,14 @@ internal sealed unsafe partial class Attention : IDisposable
         ~Scratch() => NativeMemory.AlignedFree(Memory);
     }
 
-    public Attention(ModelConfig config, KvCache cache, bool flashAttention, int threads)
+    // The matmul workspace's threads share the heads: they are running between the matmuls anyway.
+    public Attention(ModelConfig config, KvCache cache, bool flashAttention, MatMulWorkspace workspace)
     {
         _config = config;
         _cache = cache;
         _flash = flashAttention;
-        _threads = Math.Max(1, threads);
+        _workspace = workspace;
+        _threads = Math.Max(1, workspace.ThreadCount);
         var kv = cache.TypeInfo;
         var keyDotType = GgmlTypeTraits.Get(kv.ActivationType);
         _toKeyDotType = keyDotType.Type == GgmlType.F32 ? null : keyDotType.QuantizeActivation;
@@ -175,7 +179,7 @@ internal sealed unsafe partial class Attention : IDisposable
         }
         else
         {
-            Parallel.For(0, _chunks, _runChunk);
+            _workspace.ParallelFor(_chunks, _runChunk);
         }
     }
 

@@ -59,7 +59,7 @@ public sealed unsafe class InferenceContext : IDisposable
         try
         {
             _workspace = new MatMulWorkspace(options.Threads);
-            _attention = new Attention(_config, _cache, options.FlashAttention, _workspace.ThreadCount);
+            _attention = new Attention(_config, _cache, options.FlashAttention, _workspace);
             var ropeFactors = Rope.FactorsFor(_config, _weights, contextLength);
             _rope = new Rope(_config, ropeFactors);
             _slidingRope = _config.SlidingWindow > 0 && _config.SlidingWindowRopeFreqBase != _config.RopeFreqBase

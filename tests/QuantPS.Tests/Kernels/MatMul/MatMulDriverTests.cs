@@ -174,6 +174,36 @@ public sealed unsafe class MatMulDriverTests
         }
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ParallelFor_runs_every_chunk_once_and_rethrows_a_failure(int threads)
+    {
+        using var workspace = new MatMulWorkspace(threadCount: threads);
+        var hits = new int[37];
+        workspace.ParallelFor(hits.Length, i => Interlocked.Increment(ref hits[i]));
+        Assert.All(hits, h => Assert.Equal(1, h));
+
+        var error = Assert.Throws<InvalidOperationException>(() => workspace.ParallelFor(5, i =>
+        {
+            if (i == 3)
+            {
+                throw new InvalidOperationException("chunk 3");
+            }
+        }));
+        Assert.Equal("chunk 3", error.Message);
+
+        // The workspace is still usable, for chunks and for products.
+        workspace.ParallelFor(2, i => Interlocked.Increment(ref hits[i]));
+        Assert.Equal(new[] { 2, 2, 1 }, hits.Take(3));
+        var type = AnySupported();
+        var info = GgmlTypeTraits.Get(type);
+        var k = Math.Max(256, info.BlockSize);
+        var weights = RandomWeights(info, k, 8, seed: 3);
+        var x = RandomActivations(k, 1, seed: 4);
+        Assert.Equal(8, Run(type, weights, x, k, 8, 1, workspace).Length);
+    }
+
     [Fact]
     public void Zero_threads_means_one_per_processor_and_one_thread_runs_inline()
     {
