@@ -137,7 +137,7 @@ internal static class TypeTableEmitter
             .Line("    /// <summary>Each generated kernel at each <see cref=\"VectorWidth\"/>; null where a type has none.</summary>")
             .Line("    public static class GgmlKernelCatalog")
             .Line("    {");
-        foreach (var (kind, delegateType, flag) in new[] { ("Dequantize", "DequantizeRowKernel", 0), ("Dot", "DotKernel", 1), ("Dot4", "DotRowsKernel", 1), ("QuantizeActivation", "QuantizeRowKernel", 2), ("DecodeIntegers", "DecodeIntegersKernel", 3), ("DecodeSubScaled", "DecodeSubScaledKernel", 4), ("DecodeSubBlocks", "DecodeSubBlocksKernel", 5) })
+        foreach (var (kind, delegateType, flag) in new[] { ("Dequantize", "DequantizeRowKernel", 0), ("Dot", "DotKernel", 1), ("Dot4", "DotRowsKernel", 1), ("QuantizeActivation", "QuantizeRowKernel", 2), ("DecodeIntegers", "DecodeIntegersKernel", 3), ("DecodeSubScaled", "DecodeSubScaledKernel", 4), ("DecodeSubBlocks", "DecodeSubBlocksKernel", 5), ("DotPrepared", "DotKernel", 6) })
         {
             writer
                 .Line($"        public static {delegateType}? {kind}(GgmlType type, VectorWidth width) => type switch")
@@ -145,7 +145,7 @@ internal static class TypeTableEmitter
             foreach (var type in withKernels)
             {
                 var kernels = type.Kernels!;
-                var has = flag switch { 0 => kernels.HasDequantize, 1 => kernels.HasDot, 2 => kernels.HasQuantizer, 3 => kernels.HasIntegers, 4 => kernels.SubScaledMins is not null, _ => kernels.SubBlockQuantMax is not null };
+                var has = flag switch { 0 => kernels.HasDequantize, 1 => kernels.HasDot, 2 => kernels.HasQuantizer, 3 => kernels.HasIntegers, 4 => kernels.SubScaledMins is not null, 5 => kernels.SubBlockQuantMax is not null, _ => kernels.HasPreparedDot };
                 if (has)
                 {
                     writer.Line($"            GgmlType.{type.Name} => global::QuantPS.Kernels.Generated.{kernels.ClassName}.{kind}At(width),");
@@ -186,6 +186,13 @@ internal static class TypeTableEmitter
         {
             parts.Add("DecodeSubScaled = " + owner + "DecodeSubScaled");
             parts.Add("SubScaledMins = " + Text(mins));
+        }
+
+        if (kernels.HasPreparedDot)
+        {
+            parts.Add("DotPrepared = " + owner + "DotPrepared");
+            parts.Add("PrepareActivation = " + owner + "PrepareActivation");
+            parts.Add("PreparedActivationBytes = " + owner + "PreparedBytes");
         }
 
         if (kernels.SubBlockQuantMax is { } max)

@@ -90,6 +90,18 @@ public sealed class GgmlTypeInfo
     /// <summary>The largest value <see cref="DecodeSubBlocks"/> gives (0 without it).</summary>
     public int SubBlockQuantMax { get; internal init; }
 
+    /// <summary>
+    /// A matrix-vector dot over an activation row rearranged once by <see cref="PrepareActivation"/> (null for most
+    /// types; Q4_0 has it): matrix-vector products use it, since every weight row reads the same activations.
+    /// </summary>
+    public DotKernel? DotPrepared { get; internal init; }
+
+    /// <summary>Rearranges a quantized activation row for <see cref="DotPrepared"/>.</summary>
+    public PrepareActivationKernel? PrepareActivation { get; internal init; }
+
+    /// <summary>Bytes of a prepared activation row of the given number of values.</summary>
+    public Func<long, long>? PreparedActivationBytes { get; internal init; }
+
     /// <summary>True when this type can be used as matmul weights.</summary>
     public bool HasKernels => Dequantize is not null && Dot is not null;
 

@@ -44,6 +44,9 @@ public unsafe delegate void DecodeSubScaledKernel(byte* source, short* values, s
 /// </summary>
 public unsafe delegate void DecodeSubBlocksKernel(byte* source, byte* values, short* subScales, short* mins, float* scales, long count);
 
+/// <summary>Rearranges a quantized activation row of <paramref name="count"/> values for a type's DotPrepared.</summary>
+public unsafe delegate void PrepareActivationKernel(byte* quantized, byte* prepared, long count);
+
 /// <summary>
 /// A panel of weight rows (each block: 16 groups of lane-interleaved int16 pairs, then one float scale per lane)
 /// against IntegerPanelKernels.Tokens int16 activation rows (<paramref name="activationStride"/> int16 apart, each

@@ -141,7 +141,9 @@ public sealed partial class KernelEmitterTests
             "new GgmlTypeInfo(GgmlType.Q4_0, \"Q4_0\", \"q4_0\", 32, 18, true) { ActivationType = GgmlType.Q8_0, "
             + "Dequantize = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dequantize, DequantizeReference = global::QuantPS.Kernels.Generated.Q4_0Kernels.DequantizeReference, "
             + "Dot = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot, Dot4 = global::QuantPS.Kernels.Generated.Q4_0Kernels.Dot4, "
-            + "DecodeIntegers = global::QuantPS.Kernels.Generated.Q4_0Kernels.DecodeIntegers, IntegerMin = -8, IntegerMax = 7 },",
+            + "DecodeIntegers = global::QuantPS.Kernels.Generated.Q4_0Kernels.DecodeIntegers, IntegerMin = -8, IntegerMax = 7, "
+            + "DotPrepared = global::QuantPS.Kernels.Generated.Q4_0Kernels.DotPrepared, PrepareActivation = global::QuantPS.Kernels.Generated.Q4_0Kernels.PrepareActivation, "
+            + "PreparedActivationBytes = global::QuantPS.Kernels.Generated.Q4_0Kernels.PreparedBytes },",
             table);
         Assert.Contains("GgmlType.Q8_1 => global::QuantPS.Kernels.Generated.Q8_1Kernels.QuantizeActivationAt(width),", table);
         Assert.Contains(result.GeneratedSources, source => source.HintName == "QuantPS.Kernels.KernelSupport.g.cs");

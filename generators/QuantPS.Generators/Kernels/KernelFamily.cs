@@ -49,6 +49,9 @@ internal abstract class KernelFamily
     /// </summary>
     public virtual int? SubScaledMins(KernelModel model) => null;
 
+    /// <summary>True when the family emits <c>DotPrepared</c> and <c>PrepareActivation</c> (a matrix-vector dot over a prepared activation row).</summary>
+    public virtual bool EmitsPreparedDot(KernelModel model) => false;
+
     /// <summary>
     /// Non-null when the family emits <c>DecodeSubBlocks</c> for <paramref name="model"/> (super-blocks as unsigned byte
     /// values apart from their sub-scales, for the byte super-panels): the largest value.

@@ -44,6 +44,7 @@ internal static class KernelPlanner
                     IntegerMax = max,
                     SubScaledMins = model.WeightFamily is { } weights ? KernelFamilies.ByName(weights).SubScaledMins(model) : null,
                     SubBlockQuantMax = model.WeightFamily is { } owner ? KernelFamilies.ByName(owner).SubBlockQuantMax(model) : null,
+                    HasPreparedDot = model.WeightFamily is { } emitter && KernelFamilies.ByName(emitter).EmitsPreparedDot(model),
                 });
             }
         }

@@ -56,6 +56,8 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
 
     public override bool EmitsDotRows => true;
 
+    public override bool EmitsPreparedDot(KernelModel model) => EmitsPrepared(model);
+
     // One scale per block and no minimum: the shape IntegerPanelKernels multiplies (32-value blocks as weights; Q8_K's
     // 256-value blocks as the super-panels' activations).
     public override bool EmitsIntegers(KernelModel model) =>
@@ -102,6 +104,11 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             {
                 EmitDecodeIntegers(writer, model, plan, width);
             }
+        }
+
+        if (EmitsPrepared(model))
+        {
+            EmitPrepared(writer, model);
         }
     }
 

@@ -141,6 +141,9 @@ internal sealed record KernelSummary(string Name, string ActivationName, string 
 
     /// <summary>The largest value DecodeSubBlocks gives; null when the type has no DecodeSubBlocks.</summary>
     public int? SubBlockQuantMax { get; init; }
+
+    /// <summary>True when the type has DotPrepared and PrepareActivation.</summary>
+    public bool HasPreparedDot { get; init; }
 }
 
 /// <summary>The checked kernels of every description, and what was wrong with the rest.</summary>

@@ -20,6 +20,13 @@ internal sealed class MatMulKernels
             ScaledDot = Generated.F16Kernels.DotScaled;
         }
 
+        if (weight.DotPrepared is { } prepared && weight.PrepareActivation is { } prepare && weight.PreparedActivationBytes is { } bytes && quantize is not null)
+        {
+            PreparedDot = prepared;
+            PrepareActivation = prepare;
+            PreparedActivationBytes = bytes;
+        }
+
         // The integer panels need both sides as 32-integer blocks with one scale each; the super-panels, K-quant
         // super-blocks against 256-integer activation blocks.
         if (weight.BlockSize == Generated.IntegerPanelKernels.BlockSize && weight.DecodeIntegers is { } weights
@@ -110,6 +117,15 @@ internal sealed class MatMulKernels
     /// by <see cref="ScaledActivation"/> once per row, so the kernel converts only the weights (see F16Kernels.DotScaled).
     /// </summary>
     public DotKernel? ScaledDot { get; }
+
+    /// <summary>The matrix-vector dot over a prepared activation row (Q4_0); null for most types.</summary>
+    public DotKernel? PreparedDot { get; }
+
+    /// <summary>Rearranges a quantized activation row for <see cref="PreparedDot"/>.</summary>
+    public PrepareActivationKernel? PrepareActivation { get; }
+
+    /// <summary>Bytes of a prepared activation row.</summary>
+    public Func<long, long>? PreparedActivationBytes { get; }
 
     /// <summary>The factor <see cref="ScaledDot"/>'s activations carry.</summary>
     public static float ScaledActivation => Generated.F16Kernels.ScaledActivation;

@@ -151,10 +151,17 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         }
 
         _scaled = m <= VectorMaxActs && kernels.ScaledDot is not null;
+        _prepared = m <= VectorMaxActs && kernels.PreparedDot is not null;
         if (_scaled)
         {
             _activationRowBytes = k * sizeof(float);
             EnsureScratch(ScaledScratchBytes(kernels, k, m));
+            _activations = _scratch;
+        }
+        else if (_prepared)
+        {
+            _activationRowBytes = PreparedRowBytes(kernels, k);
+            EnsureScratch(PreparedScratchBytes(kernels, k, m));
             _activations = _scratch;
         }
         else if (kernels.Quantize is null)
@@ -223,6 +230,12 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         if (_scaled)
         {
             PrepareScaledRows(first, end);
+            return;
+        }
+
+        if (_prepared)
+        {
+            PreparePreparedRows(first, end);
             return;
         }
 
@@ -297,7 +310,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         var act0 = actTile * _actsPerTile;
         var actEnd = Math.Min(act0 + _actsPerTile, _m);
 
-        var dot = _scaled ? _kernels.ScaledDot! : _kernels.Dot;
+        var dot = _scaled ? _kernels.ScaledDot! : _prepared ? _kernels.PreparedDot! : _kernels.Dot;
         var k = _k;
         var n = _n;
         var weightRowBytes = _weightRowBytes;
@@ -306,7 +319,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         // Four activation rows at a time: the kernel decodes each weight block once for all four.
         var dot4 = _kernels.Dot4;
         var four = stackalloc float[4];
-        for (; a + 4 <= actEnd && !_scaled; a += 4)
+        for (; a + 4 <= actEnd && !_scaled && !_prepared; a += 4)
         {
             var activation = _activations + a * _activationRowBytes;
             var y = _y + a * n;

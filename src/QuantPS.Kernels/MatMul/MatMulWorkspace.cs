@@ -61,6 +61,7 @@ public sealed class MatMulWorkspace : IDisposable
         Runner.EnsureFloatTileScratch(kernels, k, maxRows);
         Runner.EnsureIntegerPanelScratch(kernels, k, maxRows);
         Runner.EnsureScaledScratch(kernels, k, maxRows);
+        Runner.EnsurePreparedScratch(kernels, k, maxRows);
     }
 
     /// <summary>

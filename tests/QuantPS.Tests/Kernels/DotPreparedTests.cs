@@ -1,0 +1,74 @@
+using QuantPS.Kernels;
+using Xunit;
+
+namespace QuantPS.Tests.Kernels;
+
+/// <summary>
+/// DotPrepared (the matrix-vector dot over an activation row rearranged once, Q4_0) against the scalar dot product, on
+/// llama.cpp's golden rows at every width: whole 16-block steps and a tail that goes through the row's Q8_0 copy. The
+/// arithmetic differs only in the order float products are summed, so the results agree within that rounding.
+/// </summary>
+public sealed class DotPreparedTests
+{
+    // Relative to the sum of |w x a| over the row: a few float roundings per block.
+    private const double SummationTolerance = 1e-6;
+
+    public static TheoryData<string, string> Cases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var type in KernelGolden.WeightTypes.Where(name => KernelGolden.Info(name).DotPrepared is not null))
+        foreach (var width in KernelWidth.All)
+        {
+            data.Add(type, width.ToString());
+        }
+
+        return data;
+    }
+
+    [Fact]
+    public void Q4_0_has_a_prepared_dot()
+    {
+        Assert.Equal(new[] { GgmlType.Q4_0 }, GgmlTypeTraits.All.Where(info => info.DotPrepared is not null).Select(info => info.Type));
+        Assert.Contains("q4_0", KernelGolden.WeightTypes); // so the theory below runs
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public unsafe void The_prepared_dot_is_the_dot_product(string ggmlName, string widthName)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        var info = KernelGolden.Info(ggmlName);
+        var activation = GgmlTypeTraits.Get(info.ActivationType);
+        var prepared = GgmlKernelCatalog.DotPrepared(info.Type, width)!;
+        var scalar = GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!;
+        var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+        var source = KernelGolden.Floats("activation.f32").AsSpan(0, KernelGolden.Columns).ToArray();
+
+        // Two whole steps of 16 blocks; and one step with 13 blocks left over.
+        foreach (var count in new[] { KernelGolden.Columns, KernelGolden.Columns - (3 * info.BlockSize) })
+        {
+            var quantized = KernelGolden.Quantize(activation.QuantizeActivation!, activation, source.AsSpan(0, count).ToArray());
+            var bytes = (int)info.PreparedActivationBytes!(count);
+            var row = new byte[bytes + 64];
+            row.AsSpan(bytes).Fill(0xA5); // a canary: preparing writes nothing past the size it states
+            fixed (byte* q = quantized)
+            fixed (byte* p = row)
+            {
+                info.PrepareActivation!(q, p, count);
+            }
+
+            Assert.All(row.AsSpan(bytes).ToArray(), b => Assert.Equal(0xA5, b));
+            var values = KernelGolden.Dequantize(activation.DequantizeReference!, quantized, count);
+            for (var r = 0; r < KernelGolden.Rows; r++)
+            {
+                var weightRow = KernelGolden.Row(weights, info, r);
+                var w = KernelGolden.Dequantize(info.DequantizeReference!, weightRow, KernelGolden.Columns);
+                var magnitude = Enumerable.Range(0, count).Sum(i => Math.Abs((double)w[i] * values[i]));
+                var expected = KernelGolden.Dot(scalar, weightRow, quantized, count);
+                var actual = KernelGolden.Dot(prepared, weightRow, row, count);
+                Assert.True(Math.Abs(actual - expected) <= SummationTolerance * magnitude,
+                    $"{ggmlName} {width} n {count} row {r}: prepared {actual} vs scalar {expected} (|w·a| {magnitude})");
+            }
+        }
+    }
+}
