@@ -92,7 +92,7 @@ public sealed class GgmlTypeInfo
 
     /// <summary>
     /// A matrix-vector dot over an activation row rearranged once by <see cref="PrepareActivation"/> (null for most
-    /// types; Q4_0 has it): matrix-vector products use it, since every weight row reads the same activations.
+    /// types; Q4_0 and Q8_0 have it): matrix-vector products use it, since every weight row reads the same activations.
     /// </summary>
     public DotKernel? DotPrepared { get; internal init; }
 

@@ -21,8 +21,11 @@ internal sealed partial class LegacyKernelEmitter
 {
     private const int StepBlocks = 16;
 
+    /// <summary>True when <paramref name="model"/> gets DotPrepared: the nibble shape here or the byte shape (Q8_0).</summary>
+    private static bool EmitsPrepared(KernelModel model) => EmitsNibblePrepared(model) || EmitsBytePrepared(model);
+
     /// <summary>True for 4-bit split-half quants with an Offset, no high bits, one F16 scale, against int8 activations.</summary>
-    private static bool EmitsPrepared(KernelModel model)
+    private static bool EmitsNibblePrepared(KernelModel model)
     {
         var layout = model.Layout;
         var quants = layout.Find(FieldKind.Quants)!;
@@ -147,8 +150,14 @@ internal sealed partial class LegacyKernelEmitter
                 .Line("return result;");
         }
 
+        writer.Line();
+        EmitPreparedDispatch(writer);
+    }
+
+    // The narrower widths run Dot on the prepared row's copy of the activation row; then the dispatch.
+    private static void EmitPreparedDispatch(SourceWriter writer)
+    {
         writer
-            .Line()
             .Line("private static readonly global::QuantPS.Kernels.DotKernel[] DotPreparedByWidth = { DotPreparedScalar, DotPreparedV128, DotPreparedV256, DotPreparedV512 };")
             .Line()
             .Line("/// <summary>The DotPrepared kernel instantiated at <paramref name=\"width\"/>.</summary>")

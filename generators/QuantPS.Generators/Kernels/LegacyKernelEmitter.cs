@@ -106,9 +106,13 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             }
         }
 
-        if (EmitsPrepared(model))
+        if (EmitsNibblePrepared(model))
         {
             EmitPrepared(writer, model);
+        }
+        else if (EmitsBytePrepared(model))
+        {
+            EmitPreparedBytes(writer, model);
         }
     }
 
@@ -468,40 +472,7 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
         return $"Vector512.Shuffle({vector}.ToVector256Unsafe().ToVector512Unsafe(), Vector512.Create({indices}))";
     }
 
-    /// <summary>How weights enter the integer dot product.</summary>
-    private static WeightPlan Plan(KernelModel model)
-    {
-        var quants = model.Layout.Find(FieldKind.Quants)!;
-        if (model.Scheme == "Codebook")
-        {
-            // A codebook of small range shifts to unsigned (MXFP4: -12..12); IQ4_NL's -127..113 does not fit.
-            var min = model.Codebook.Min();
-            return model.Codebook.Max() - min <= 127
-                ? new WeightPlan(WeightMode.Biased, -min, model.Codebook.Select(value => value - min).ToArray())
-                : new WeightPlan(WeightMode.Signed, 0, null);
-        }
-
-        if (quants.Signed)
-        {
-            return new WeightPlan(WeightMode.Signed, 0, null);
-        }
-
-        var top = (1 << (quants.Bits + model.Layout.Fields.Where(field => field.Kind == FieldKind.HighBits).Sum(field => field.Bits))) - 1;
-        return model.Offset == 0 ? new WeightPlan(WeightMode.Unsigned, 0, null)
-            : model.Offset < 0 && top <= 127 ? new WeightPlan(WeightMode.Biased, -model.Offset, null)
-            : new WeightPlan(WeightMode.Signed, 0, null);
-    }
-
     private static int ChunksPerStep(Width width) => width == Width.V512 ? 4 : 2;
 
     private static int VectorsPerStep(Width width) => ChunksPerStep(width) * Chunk * 8 / width.Bits;
-
-    private enum WeightMode
-    {
-        Signed,
-        Unsigned,
-        Biased,
-    }
-
-    private sealed record WeightPlan(WeightMode Mode, int Bias, int[]? BiasedBook);
 }

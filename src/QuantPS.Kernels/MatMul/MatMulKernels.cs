@@ -118,7 +118,7 @@ internal sealed class MatMulKernels
     /// </summary>
     public DotKernel? ScaledDot { get; }
 
-    /// <summary>The matrix-vector dot over a prepared activation row (Q4_0); null for most types.</summary>
+    /// <summary>The matrix-vector dot over a prepared activation row (Q4_0, Q8_0); null for most types.</summary>
     public DotKernel? PreparedDot { get; }
 
     /// <summary>Rearranges a quantized activation row for <see cref="PreparedDot"/>.</summary>

@@ -4,7 +4,7 @@ using Xunit;
 namespace QuantPS.Tests.Kernels;
 
 /// <summary>
-/// DotPrepared (the matrix-vector dot over an activation row rearranged once, Q4_0) against the scalar dot product, on
+/// DotPrepared (the matrix-vector dot over an activation row rearranged once: Q4_0, Q8_0) against the scalar dot product, on
 /// llama.cpp's golden rows at every width: whole 16-block steps and a tail that goes through the row's Q8_0 copy. The
 /// arithmetic differs only in the order float products are summed, so the results agree within that rounding.
 /// </summary>
@@ -26,9 +26,10 @@ public sealed class DotPreparedTests
     }
 
     [Fact]
-    public void Q4_0_has_a_prepared_dot()
+    public void Q4_0_and_Q8_0_have_a_prepared_dot()
     {
-        Assert.Equal(new[] { GgmlType.Q4_0 }, GgmlTypeTraits.All.Where(info => info.DotPrepared is not null).Select(info => info.Type));
+        Assert.Equal(new[] { GgmlType.Q4_0, GgmlType.Q8_0 }, GgmlTypeTraits.All.Where(info => info.DotPrepared is not null).Select(info => info.Type).OrderBy(t => t));
+        Assert.Contains("q8_0", KernelGolden.WeightTypes);
         Assert.Contains("q4_0", KernelGolden.WeightTypes); // so the theory below runs
     }
 

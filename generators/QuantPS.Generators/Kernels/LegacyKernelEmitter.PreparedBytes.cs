@@ -1,0 +1,137 @@
+using System.Linq;
+using QuantPS.Generators.Model;
+
+namespace QuantPS.Generators.Kernels;
+
+/// <summary>
+/// DotPrepared for 8-bit signed quants with one F16 scale and no Offset (Q8_0). The activation row is widened once to
+/// int16 (and its scales to floats), so each weight block is one sign-extending load and one <c>pmaddwd</c> with no
+/// sign trick; per 16 blocks a transpose-add (int32 unpacks, int64 unpacks, a 4 x 4 transpose of 128-bit lanes)
+/// leaves one lane per block in block order, then one gathered F16 conversion of the weight scales and one
+/// multiply-add. Prepared row layout (B blocks, C = B rounded down to 16): C x 32 int16 values, C float scales, then
+/// the activation row itself (the blocks past C, and the narrower widths, use it with Dot).
+/// </summary>
+internal sealed partial class LegacyKernelEmitter
+{
+    private static bool EmitsBytePrepared(KernelModel model)
+    {
+        var layout = model.Layout;
+        return model.HasDot && model.Scheme == "Scaled" && model.Offset == 0 && layout.BlockSize == Chunk
+            && layout.Find(FieldKind.Quants) is { Bits: 8, Signed: true, Order: "Sequential" } && layout.Find(FieldKind.HighBits) is null
+            && layout.Find(FieldKind.Scale) is { Format: "F16" } && model.Activation!.Find(FieldKind.Sum) is null;
+    }
+
+    private static void EmitPreparedBytes(SourceWriter writer, KernelModel model)
+    {
+        var activation = model.Activation!;
+        var quants = model.Layout.Find(FieldKind.Quants)!;
+        var actQuants = activation.Find(FieldKind.Quants)!;
+        var actScale = ReferenceEmitter.ScalarField(activation.Find(FieldKind.Scale)!, "act");
+        var typeSize = model.Layout.TypeSize;
+        writer
+            .Line("/// <summary>Bytes of a prepared activation row of <paramref name=\"count\"/> values (see PrepareActivationRow).</summary>")
+            .Line($"public static long PreparedActivationBytes(long count) => count / BlockSize / {StepBlocks} * {StepBlocks} * 68 + count / BlockSize * {Width.Text(activation.TypeSize)};")
+            .Line()
+            .Line("private static byte* PreparedCopy(long count, byte* prepared) => prepared + count / BlockSize / " + Width.Text(StepBlocks) + " * " + Width.Text(StepBlocks) + " * 68;")
+            .Line()
+            .Line($"/// <summary>A {activation.Name} activation row widened for DotPrepared: int16 values and float scales of the whole 16-block steps, then the row.</summary>")
+            .Line("public static void PrepareActivationRow(byte* quantized, byte* prepared, long count)");
+        using (writer.Braces())
+        {
+            writer
+                .Line("long blocks = count / BlockSize;")
+                .Line($"long covered = blocks / {StepBlocks} * {StepBlocks};")
+                .Line("short* values = (short*)prepared;")
+                .Line("float* scales = (float*)(values + covered * BlockSize);")
+                .Line("for (long b = 0; b < covered; b++)");
+            using (writer.Braces())
+            {
+                writer
+                    .Line($"byte* act = quantized + b * {Width.Text(activation.TypeSize)};")
+                    .Line($"sbyte* q = (sbyte*)({ReferenceEmitter.Address("act", actQuants.Offset)});")
+                    .Line("for (int i = 0; i < BlockSize; i++)")
+                    .Line("{")
+                    .Line("    values[b * BlockSize + i] = q[i];")
+                    .Line("}")
+                    .Line($"scales[b] = {actScale};");
+            }
+
+            writer.Line($"Buffer.MemoryCopy(quantized, scales + covered, blocks * {Width.Text(activation.TypeSize)}, blocks * {Width.Text(activation.TypeSize)});");
+        }
+
+        writer.Line();
+        foreach (var width in new[] { "Scalar", "V128", "V256" })
+        {
+            writer
+                .Line($"/// <summary>Dot{width} on the prepared row's copy of the {activation.Name} row.</summary>")
+                .Line($"public static float DotPrepared{width}(long count, byte* weights, byte* prepared) => Dot{width}(count, weights, PreparedCopy(count, prepared));")
+                .Line();
+        }
+
+        const string X86 = "global::System.Runtime.Intrinsics.X86.";
+        writer
+            .Line($"/// <summary>Dot product with a prepared {activation.Name} row, 16 blocks per step (see LegacyKernelEmitter.PreparedBytes).</summary>")
+            .Line(Hot)
+            .Line("public static float DotPreparedV512(long count, byte* weights, byte* prepared)");
+        using (writer.Braces())
+        {
+            writer
+                .Line($"if (!{X86}Avx512BW.IsSupported)")
+                .Line("{")
+                .Line("    return DotV512(count, weights, PreparedCopy(count, prepared));")
+                .Line("}")
+                .Line()
+                .Line("long blocks = count / BlockSize;")
+                .Line($"long steps = blocks / {StepBlocks};")
+                .Line($"long covered = steps * {StepBlocks};")
+                .Line("short* values = (short*)prepared;")
+                .Line("float* scales = (float*)(values + covered * BlockSize);")
+                .Line("var acc = Vector512<float>.Zero;")
+                .Line($"var scaleOffsets = Vector512.Create({string.Join(", ", Enumerable.Range(0, StepBlocks).Select(b => Width.Text((b * typeSize) + model.Layout.Find(FieldKind.Scale)!.Offset)))});")
+                .Line("byte* row = weights;")
+                .Line($"for (long s = 0; s < steps; s++, row += {StepBlocks} * TypeSize, values += {StepBlocks * Chunk}, scales += {StepBlocks})");
+            using (writer.Braces())
+            {
+                for (var b = 0; b < StepBlocks; b++)
+                {
+                    writer.Line($"var p{b} = {X86}Avx512BW.MultiplyAddAdjacent({X86}Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(row + {Width.Text((b * typeSize) + quants.Offset)}))), Vector512.Load(values + {Width.Text(b * Chunk)}));");
+                }
+
+                // 16 vectors of one block each to one lane per block: within 128-bit lanes, then across them.
+                for (var i = 0; i < 8; i++)
+                {
+                    writer.Line($"var a{i} = {X86}Avx512F.UnpackLow(p{2 * i}, p{(2 * i) + 1}) + {X86}Avx512F.UnpackHigh(p{2 * i}, p{(2 * i) + 1});");
+                }
+
+                for (var i = 0; i < 4; i++)
+                {
+                    writer.Line($"var c{i} = {X86}Avx512F.UnpackLow(a{2 * i}.AsInt64(), a{(2 * i) + 1}.AsInt64()).AsInt32() + {X86}Avx512F.UnpackHigh(a{2 * i}.AsInt64(), a{(2 * i) + 1}.AsInt64()).AsInt32();");
+                }
+
+                // 128-bit lane L of c{i} holds lane L's partial sums of blocks 4i..4i+3; transposing the lanes and adding
+                // leaves block 4i + j's total in lane 4i + j.
+                writer
+                    .Line($"var x0 = {X86}Avx512F.Shuffle4x128(c0, c1, 0x88);")
+                    .Line($"var x1 = {X86}Avx512F.Shuffle4x128(c0, c1, 0xDD);")
+                    .Line($"var x2 = {X86}Avx512F.Shuffle4x128(c2, c3, 0x88);")
+                    .Line($"var x3 = {X86}Avx512F.Shuffle4x128(c2, c3, 0xDD);")
+                    .Line($"var isum = ({X86}Avx512F.Shuffle4x128(x0, x2, 0x88) + {X86}Avx512F.Shuffle4x128(x0, x2, 0xDD)) + ({X86}Avx512F.Shuffle4x128(x1, x3, 0x88) + {X86}Avx512F.Shuffle4x128(x1, x3, 0xDD));")
+                    .Line($"var scaleBits = Simd.Join({X86}Avx2.GatherVector256((int*)row, scaleOffsets.GetLower(), 1), {X86}Avx2.GatherVector256((int*)row, scaleOffsets.GetUpper(), 1));")
+                    .Line("var weightScales = Simd.HalfBitsToSingleForArithmetic(scaleBits.AsUInt32() & Vector512.Create(0xFFFFu));")
+                    .Line("acc += Vector512.ConvertToSingle(isum) * (weightScales * Vector512.Load(scales));");
+            }
+
+            writer
+                .Line("float result = Vector512.Sum(acc);")
+                .Line("if (covered < blocks)")
+                .Line("{")
+                .Line($"    result += DotScalar((blocks - covered) * BlockSize, weights + covered * TypeSize, PreparedCopy(count, prepared) + covered * {Width.Text(activation.TypeSize)});")
+                .Line("}")
+                .Line()
+                .Line("return result;");
+        }
+
+        writer.Line();
+        EmitPreparedDispatch(writer);
+    }
+}
