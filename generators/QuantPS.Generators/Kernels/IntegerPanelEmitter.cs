@@ -4,8 +4,10 @@ using QuantPS.Generators.Model;
 namespace QuantPS.Generators.Kernels;
 
 /// <summary>
-/// IntegerPanelKernels: the matrix-matrix kernel for weight types whose blocks are 32 integers and one float scale
-/// (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4: each type's DecodeIntegers gives those) against activations of the same shape.
+/// IntegerPanelKernels: the matrix-matrix kernels over weight panels. This file: the int16 kernel for weight types whose
+/// blocks are 32 integers and one float scale (Q4_0, Q5_0, Q8_0, IQ4_NL, MXFP4: each type's DecodeIntegers gives those)
+/// against activations of the same shape. The byte panels (narrow ranges), the K-quants' super-panels and byte
+/// super-panels, and the packers that fill all of them are in the other IntegerPanelEmitter files.
 /// <para>
 /// The single-row dot products keep a block's 32 weights across a vector's lanes, so every block ends in a lane sum
 /// and a scale broadcast, which is most of their work. Here a vector's lanes are weight rows instead: a thread decodes
