@@ -168,13 +168,7 @@ internal static partial class IntegerPanelEmitter
 
         text.AppendLine("    }");
         text.AppendLine();
-        foreach (var t in tokens)
-        {
-            text.AppendLine($"    sum{t}.Store(results + {t} * resultStride);");
-        }
-
-        text.AppendLine("}");
-        text.AppendLine();
+        EmitStores(text, tokens);
         return text.ToString();
     }
 }

@@ -167,14 +167,7 @@ internal static partial class IntegerPanelEmitter
 
         text.AppendLine("        }");
         text.AppendLine();
-        for (var g = 0; g < minUnits; g++)
-        {
-            text.AppendLine($"        var m{g} = $V.Load(panel + {Width.Text(SuperUnits + g)} * $L);");
-            foreach (var t in tokens)
-            {
-                text.AppendLine(g == 0 ? $"        var n{t} = Pairs$W(m{g}, $V.Create(c{t}[{g}]));" : $"        n{t} += Pairs$W(m{g}, $V.Create(c{t}[{g}]));");
-            }
-        }
+        EmitMinUnits(text, tokens, SuperUnits, minUnits);
 
         text.AppendLine($"        var d = $V.Load((float*)(panel + {Width.Text(SuperUnits + minUnits)} * $L));");
         if (minUnits > 0)
@@ -197,13 +190,7 @@ internal static partial class IntegerPanelEmitter
 
         text.AppendLine("    }");
         text.AppendLine();
-        foreach (var t in tokens)
-        {
-            text.AppendLine($"    sum{t}.Store(results + {t} * resultStride);");
-        }
-
-        text.AppendLine("}");
-        text.AppendLine();
+        EmitStores(text, tokens);
         return text.ToString();
     }
 

@@ -247,14 +247,7 @@ internal static partial class IntegerPanelEmitter
 
         text.AppendLine("        }");
         text.AppendLine();
-        for (var g = 0; g < minUnits; g++)
-        {
-            text.AppendLine($"        var m{g} = $V.Load(panel + {Width.Text(ByteSuperUnits + subBlocks + g)} * $L);");
-            foreach (var t in tokens)
-            {
-                text.AppendLine(g == 0 ? $"        var n{t} = Pairs$W(m{g}, $V.Create(c{t}[{g}]));" : $"        n{t} += Pairs$W(m{g}, $V.Create(c{t}[{g}]));");
-            }
-        }
+        EmitMinUnits(text, tokens, ByteSuperUnits + subBlocks, minUnits);
 
         text.AppendLine($"        var d = $V.Load((float*)(panel + {Width.Text(ByteSuperUnits + subBlocks + minUnits)} * $L));");
         text.AppendLine($"        var dmin = $V.Load((float*)(panel + {Width.Text(ByteSuperUnits + subBlocks + minUnits + 1)} * $L));");
@@ -268,13 +261,7 @@ internal static partial class IntegerPanelEmitter
 
         text.AppendLine("    }");
         text.AppendLine();
-        foreach (var t in tokens)
-        {
-            text.AppendLine($"    sum{t}.Store(results + {t} * resultStride);");
-        }
-
-        text.AppendLine("}");
-        text.AppendLine();
+        EmitStores(text, tokens);
         return text.ToString();
     }
 }

@@ -187,6 +187,13 @@ internal static partial class IntegerPanelEmitter
 
         text.AppendLine("    }");
         text.AppendLine();
+        EmitStores(text, tokens);
+        return text.ToString();
+    }
+
+    // A panel kernel's end: each activation row's sums stored to its row of results, and the method closed.
+    private static void EmitStores(System.Text.StringBuilder text, System.Collections.Generic.IEnumerable<int> tokens)
+    {
         foreach (var t in tokens)
         {
             text.AppendLine($"    sum{t}.Store(results + {t} * resultStride);");
@@ -194,7 +201,19 @@ internal static partial class IntegerPanelEmitter
 
         text.AppendLine("}");
         text.AppendLine();
-        return text.ToString();
+    }
+
+    // The min pair units of a super-block (unit index first on), against each activation row's sub-block sums c{t}: n{t}.
+    private static void EmitMinUnits(System.Text.StringBuilder text, System.Collections.Generic.IEnumerable<int> tokens, int first, int minUnits)
+    {
+        for (var g = 0; g < minUnits; g++)
+        {
+            text.AppendLine($"        var m{g} = $V.Load(panel + {Width.Text(first + g)} * $L);");
+            foreach (var t in tokens)
+            {
+                text.AppendLine(g == 0 ? $"        var n{t} = Pairs$W(m{g}, $V.Create(c{t}[{g}]));" : $"        n{t} += Pairs$W(m{g}, $V.Create(c{t}[{g}]));");
+            }
+        }
     }
 
     private const string Dispatch = """

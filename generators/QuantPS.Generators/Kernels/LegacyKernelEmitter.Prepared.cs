@@ -79,13 +79,7 @@ internal sealed partial class LegacyKernelEmitter
         }
 
         writer.Line();
-        foreach (var width in new[] { "Scalar", "V128", "V256" })
-        {
-            writer
-                .Line($"/// <summary>Dot{width} on the prepared row's copy of the {activation.Name} row.</summary>")
-                .Line($"public static float DotPrepared{width}(long count, byte* weights, byte* prepared) => Dot{width}(count, weights, PreparedCopy(count, prepared));")
-                .Line();
-        }
+        EmitPreparedNarrowWidths(writer, activation);
 
         writer
             .Line("private static byte* PreparedCopy(long count, byte* prepared) => prepared + count / BlockSize / " + Width.Text(StepBlocks) + " * " + Width.Text(StepBlocks) + " * 40;")
@@ -134,27 +128,45 @@ internal sealed partial class LegacyKernelEmitter
                     .Line("var t0 = global::System.Runtime.Intrinsics.X86.Avx512F.UnpackLow(p0, p1) + global::System.Runtime.Intrinsics.X86.Avx512F.UnpackHigh(p0, p1);")
                     .Line("var t1 = global::System.Runtime.Intrinsics.X86.Avx512F.UnpackLow(p2, p3) + global::System.Runtime.Intrinsics.X86.Avx512F.UnpackHigh(p2, p3);")
                     .Line("var isum = global::System.Runtime.Intrinsics.X86.Avx512F.UnpackLow(t0.AsInt64(), t1.AsInt64()).AsInt32() + global::System.Runtime.Intrinsics.X86.Avx512F.UnpackHigh(t0.AsInt64(), t1.AsInt64()).AsInt32() + Vector512.Load(sums);");
-                writer
-                    .Line("var scaleBits = Simd.Join(global::System.Runtime.Intrinsics.X86.Avx2.GatherVector256((int*)row, scaleOffsets.GetLower(), 1), global::System.Runtime.Intrinsics.X86.Avx2.GatherVector256((int*)row, scaleOffsets.GetUpper(), 1));")
-                    .Line("var weightScales = Simd.HalfBitsToSingleForArithmetic(scaleBits.AsUInt32() & Vector512.Create(0xFFFFu));")
-                    .Line("acc += Vector512.ConvertToSingle(isum) * (weightScales * Vector512.Load(scales));");
+                EmitPreparedScales(writer);
             }
 
-            writer
-                .Line("float result = Vector512.Sum(acc);")
-                .Line("if (covered < blocks)")
-                .Line("{")
-                .Line($"    result += DotScalar((blocks - covered) * BlockSize, weights + covered * TypeSize, PreparedCopy(count, prepared) + covered * {Width.Text(activation.TypeSize)});")
-                .Line("}")
-                .Line()
-                .Line("return result;");
+            EmitPreparedResult(writer, activation);
         }
 
         writer.Line();
         EmitPreparedDispatch(writer);
     }
 
-    // The narrower widths run Dot on the prepared row's copy of the activation row; then the dispatch.
+    // The narrower widths run Dot on the prepared row's copy of the activation row.
+    private static void EmitPreparedNarrowWidths(SourceWriter writer, LayoutModel activation)
+    {
+        foreach (var width in new[] { "Scalar", "V128", "V256" })
+        {
+            writer
+                .Line($"/// <summary>Dot{width} on the prepared row's copy of the {activation.Name} row.</summary>")
+                .Line($"public static float DotPrepared{width}(long count, byte* weights, byte* prepared) => Dot{width}(count, weights, PreparedCopy(count, prepared));")
+                .Line();
+        }
+    }
+
+    // A step's end: the 16 weight scales gathered and converted, times the activation scales, times the block sums.
+    private static void EmitPreparedScales(SourceWriter writer) => writer
+        .Line("var scaleBits = Simd.Join(global::System.Runtime.Intrinsics.X86.Avx2.GatherVector256((int*)row, scaleOffsets.GetLower(), 1), global::System.Runtime.Intrinsics.X86.Avx2.GatherVector256((int*)row, scaleOffsets.GetUpper(), 1));")
+        .Line("var weightScales = Simd.HalfBitsToSingleForArithmetic(scaleBits.AsUInt32() & Vector512.Create(0xFFFFu));")
+        .Line("acc += Vector512.ConvertToSingle(isum) * (weightScales * Vector512.Load(scales));");
+
+    // The lane sum, plus the blocks past the whole steps through the scalar dot on the row's copy.
+    private static void EmitPreparedResult(SourceWriter writer, LayoutModel activation) => writer
+        .Line("float result = Vector512.Sum(acc);")
+        .Line("if (covered < blocks)")
+        .Line("{")
+        .Line($"    result += DotScalar((blocks - covered) * BlockSize, weights + covered * TypeSize, PreparedCopy(count, prepared) + covered * {Width.Text(activation.TypeSize)});")
+        .Line("}")
+        .Line()
+        .Line("return result;");
+
+    // The dispatch of DotPrepared and the delegates the type table hangs on the type.
     private static void EmitPreparedDispatch(SourceWriter writer)
     {
         writer

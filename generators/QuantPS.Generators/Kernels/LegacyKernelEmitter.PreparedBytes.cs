@@ -60,13 +60,7 @@ internal sealed partial class LegacyKernelEmitter
         }
 
         writer.Line();
-        foreach (var width in new[] { "Scalar", "V128", "V256" })
-        {
-            writer
-                .Line($"/// <summary>Dot{width} on the prepared row's copy of the {activation.Name} row.</summary>")
-                .Line($"public static float DotPrepared{width}(long count, byte* weights, byte* prepared) => Dot{width}(count, weights, PreparedCopy(count, prepared));")
-                .Line();
-        }
+        EmitPreparedNarrowWidths(writer, activation);
 
         const string X86 = "global::System.Runtime.Intrinsics.X86.";
         writer
@@ -115,20 +109,11 @@ internal sealed partial class LegacyKernelEmitter
                     .Line($"var x1 = {X86}Avx512F.Shuffle4x128(c0, c1, 0xDD);")
                     .Line($"var x2 = {X86}Avx512F.Shuffle4x128(c2, c3, 0x88);")
                     .Line($"var x3 = {X86}Avx512F.Shuffle4x128(c2, c3, 0xDD);")
-                    .Line($"var isum = ({X86}Avx512F.Shuffle4x128(x0, x2, 0x88) + {X86}Avx512F.Shuffle4x128(x0, x2, 0xDD)) + ({X86}Avx512F.Shuffle4x128(x1, x3, 0x88) + {X86}Avx512F.Shuffle4x128(x1, x3, 0xDD));")
-                    .Line($"var scaleBits = Simd.Join({X86}Avx2.GatherVector256((int*)row, scaleOffsets.GetLower(), 1), {X86}Avx2.GatherVector256((int*)row, scaleOffsets.GetUpper(), 1));")
-                    .Line("var weightScales = Simd.HalfBitsToSingleForArithmetic(scaleBits.AsUInt32() & Vector512.Create(0xFFFFu));")
-                    .Line("acc += Vector512.ConvertToSingle(isum) * (weightScales * Vector512.Load(scales));");
+                    .Line($"var isum = ({X86}Avx512F.Shuffle4x128(x0, x2, 0x88) + {X86}Avx512F.Shuffle4x128(x0, x2, 0xDD)) + ({X86}Avx512F.Shuffle4x128(x1, x3, 0x88) + {X86}Avx512F.Shuffle4x128(x1, x3, 0xDD));");
+                EmitPreparedScales(writer);
             }
 
-            writer
-                .Line("float result = Vector512.Sum(acc);")
-                .Line("if (covered < blocks)")
-                .Line("{")
-                .Line($"    result += DotScalar((blocks - covered) * BlockSize, weights + covered * TypeSize, PreparedCopy(count, prepared) + covered * {Width.Text(activation.TypeSize)});")
-                .Line("}")
-                .Line()
-                .Line("return result;");
+            EmitPreparedResult(writer, activation);
         }
 
         writer.Line();

@@ -114,22 +114,14 @@ public sealed class IntegerPanelTests
 
         // Activation rows as the driver lays them out: int16 values then the block scales (int16 panels), or int8
         // values then the block scales then the block sums (byte panels).
-        var source = KernelGolden.Floats("activation.f32").AsSpan(0, Count).ToArray();
+        var golden = PanelActivations.Golden(activation, tokens, Count);
         var strideBytes = flush == 0 ? (2 * Count) + (4 * Blocks) : Count + (8 * Blocks);
         var quantizedRows = new byte[tokens][];
         var prepared = new byte[tokens * strideBytes];
         for (var t = 0; t < tokens; t++)
         {
-            var scaled = source.Select((v, i) => v * (0.75f + t) * (i % 5 == t ? -1 : 1)).ToArray();
-            quantizedRows[t] = KernelGolden.Quantize(activation.QuantizeActivation!, activation, scaled);
-            var values = new sbyte[Count];
-            var scales = new float[Blocks];
-            fixed (byte* q = quantizedRows[t])
-            fixed (sbyte* v = values)
-            fixed (float* s = scales)
-            {
-                activation.DecodeIntegers!(q, v, s, Count);
-            }
+            var (quantized, values, scales) = golden[t];
+            quantizedRows[t] = quantized;
 
             var row = prepared.AsSpan(t * strideBytes, strideBytes);
             if (flush == 0)

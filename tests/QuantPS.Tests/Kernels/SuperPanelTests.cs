@@ -72,22 +72,14 @@ public sealed class SuperPanelTests
         var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
 
         // Activation rows as the driver lays them out: int16 values, a float d per block, the sub-block sums (int16).
-        var source = KernelGolden.Floats("activation.f32").AsSpan(0, Count).ToArray();
+        var golden = PanelActivations.Golden(activation, tokens, Count);
         var stride = Count + (2 * Blocks) + (sums * Blocks);
         var quantizedRows = new byte[tokens][];
         var prepared = new short[tokens * stride];
         for (var t = 0; t < tokens; t++)
         {
-            var scaled = source.Select((v, i) => v * (0.75f + t) * (i % 5 == t ? -1 : 1)).ToArray();
-            quantizedRows[t] = KernelGolden.Quantize(activation.QuantizeActivation!, activation, scaled);
-            var values = new sbyte[Count];
-            var scales = new float[Blocks];
-            fixed (byte* q = quantizedRows[t])
-            fixed (sbyte* v = values)
-            fixed (float* s = scales)
-            {
-                activation.DecodeIntegers!(q, v, s, Count);
-            }
+            var (quantized, values, scales) = golden[t];
+            quantizedRows[t] = quantized;
 
             var row = prepared.AsSpan(t * stride, stride);
             for (var i = 0; i < Count; i++)
@@ -171,22 +163,14 @@ public sealed class SuperPanelTests
         var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
 
         // Activation rows as the driver lays them out: int8 values, a float d per block, the sub-block sums (int16).
-        var source = KernelGolden.Floats("activation.f32").AsSpan(0, Count).ToArray();
+        var golden = PanelActivations.Golden(activation, tokens, Count);
         var stride = Count + (4 * Blocks) + (2 * subBlocks * Blocks);
         var quantizedRows = new byte[tokens][];
         var prepared = new byte[tokens * stride];
         for (var t = 0; t < tokens; t++)
         {
-            var scaled = source.Select((v, i) => v * (0.75f + t) * (i % 5 == t ? -1 : 1)).ToArray();
-            quantizedRows[t] = KernelGolden.Quantize(activation.QuantizeActivation!, activation, scaled);
-            var values = new sbyte[Count];
-            var scales = new float[Blocks];
-            fixed (byte* q = quantizedRows[t])
-            fixed (sbyte* v = values)
-            fixed (float* s = scales)
-            {
-                activation.DecodeIntegers!(q, v, s, Count);
-            }
+            var (quantized, values, scales) = golden[t];
+            quantizedRows[t] = quantized;
 
             var row = prepared.AsSpan(t * stride, stride);
             System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(row);
