@@ -27,6 +27,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
     private const long InlineMaxWork = 1L << 16;
 
     private readonly WorkerPool? _pool;
+    private readonly TileRuns? _runs;
     private byte* _scratch;
     private long _scratchBytes;
     private int _busy;
@@ -47,6 +48,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
     private long _actsPerTile;
     private long _actTiles;
     private long _tileCount;
+    private bool _inRuns;
     private Counters _counters;
 
     [StructLayout(LayoutKind.Explicit, Size = 192)]
@@ -63,6 +65,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         if (threadCount > 1)
         {
             _pool = new WorkerPool(threadCount, Work, spinBeforeSleep);
+            _runs = new TileRuns(threadCount);
         }
     }
 
@@ -136,6 +139,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         _counters.NextQuantRow = 0;
         _counters.QuantizedRows = 0;
         _scaled = false;
+        _inRuns = false;
         _floatTiles = m > VectorMaxActs && UsesFloatTiles(kernels);
         if (_floatTiles)
         {
@@ -202,6 +206,13 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         }
 
         _tileCount = _actTiles * ((n + _rowsPerTile - 1) / _rowsPerTile);
+
+        // Matrix-vector tiles go out as one contiguous run of weight rows per thread (see TileRuns).
+        _inRuns = m <= VectorMaxActs && _runs is not null;
+        if (_inRuns)
+        {
+            _runs!.Reset(_tileCount);
+        }
     }
 
     private void RunInline()
@@ -282,6 +293,16 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         }
 
         long tile;
+        if (_inRuns)
+        {
+            while ((tile = _runs!.Take(worker)) >= 0)
+            {
+                RunTile(tile, worker);
+            }
+
+            return;
+        }
+
         while ((tile = Interlocked.Increment(ref _counters.NextTile) - 1) < _tileCount)
         {
             RunTile(tile, worker);
