@@ -81,11 +81,11 @@ internal sealed partial class LegacyKernelEmitter
                 .Line("short* values = (short*)prepared;")
                 .Line("float* scales = (float*)(values + covered * BlockSize);")
                 .Line("var acc = Vector512<float>.Zero;")
-                .Line($"var scaleOffsets = Vector512.Create({string.Join(", ", Enumerable.Range(0, StepBlocks).Select(b => Width.Text((b * typeSize) + model.Layout.Find(FieldKind.Scale)!.Offset)))});")
                 .Line("byte* row = weights;")
                 .Line($"for (long s = 0; s < steps; s++, row += {StepBlocks} * TypeSize, values += {StepBlocks * Chunk}, scales += {StepBlocks})");
             using (writer.Braces())
             {
+                KernelSupportEmitter.EmitPrefetch(writer, "row", StepBlocks * typeSize);
                 for (var b = 0; b < StepBlocks; b++)
                 {
                     writer.Line($"var p{b} = {X86}Avx512BW.MultiplyAddAdjacent({X86}Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)(row + {Width.Text((b * typeSize) + quants.Offset)}))), Vector512.Load(values + {Width.Text(b * Chunk)}));");
@@ -110,7 +110,7 @@ internal sealed partial class LegacyKernelEmitter
                     .Line($"var x2 = {X86}Avx512F.Shuffle4x128(c2, c3, 0x88);")
                     .Line($"var x3 = {X86}Avx512F.Shuffle4x128(c2, c3, 0xDD);")
                     .Line($"var isum = ({X86}Avx512F.Shuffle4x128(x0, x2, 0x88) + {X86}Avx512F.Shuffle4x128(x0, x2, 0xDD)) + ({X86}Avx512F.Shuffle4x128(x1, x3, 0x88) + {X86}Avx512F.Shuffle4x128(x1, x3, 0xDD));");
-                EmitPreparedScales(writer);
+                EmitPreparedScales(writer, model, lane => lane);
             }
 
             EmitPreparedResult(writer, activation);
