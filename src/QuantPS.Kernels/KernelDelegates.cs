@@ -75,3 +75,9 @@ public unsafe delegate void FloatTileKernel(long count, float* weights, long wei
 /// chain over i in order.
 /// </summary>
 public unsafe delegate void FloatOuterTileKernel(long count, float* a, long aStride, float* b, long bStride, float* c, long cStride);
+
+/// <summary>
+/// A gated activation over one row of <paramref name="count"/> values: <paramref name="gate"/>[i] becomes
+/// act(<paramref name="gate"/>[i]) x <paramref name="up"/>[i], in place.
+/// </summary>
+public unsafe delegate void GatedActivationKernel(float* gate, float* up, long count);

@@ -1,3 +1,5 @@
+using QuantPS.Kernels.Generated;
+
 namespace QuantPS.Inference.Engine;
 
 /// <summary>
@@ -34,13 +36,16 @@ internal static unsafe class Activations
         return table;
     }
 
-    /// <summary>gate = silu(gate) * up.</summary>
-    public static void SwiGlu(float* gate, float* up, long count)
+    /// <summary>
+    /// gate = silu(gate) * up, row by row as ggml's swiglu runs ggml_vec_swiglu_f32 per row (the generated kernel: its
+    /// vector exp for whole groups of 16, expf for the rest of each row).
+    /// </summary>
+    public static void SwiGlu(float* gate, float* up, long rowLength, int rows)
     {
-        for (long i = 0; i < count; i++)
+        var kernel = ActivationKernels.SwiGlu;
+        for (var row = 0; row < rows; row++)
         {
-            var g = gate[i];
-            gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            kernel(gate + (row * rowLength), up + (row * rowLength), rowLength);
         }
     }
 

@@ -284,7 +284,7 @@ public sealed unsafe class InferenceContext : IDisposable
         }
         else
         {
-            Activations.SwiGlu(_gate, _up, (long)rows * _config.FeedForwardLength);
+            Activations.SwiGlu(_gate, _up, _config.FeedForwardLength, rows);
         }
 
         layer.Down.Multiply(_gate, rows, _delta + ((long)first * d), _workspace);
