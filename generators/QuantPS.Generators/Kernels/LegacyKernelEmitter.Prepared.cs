@@ -62,12 +62,12 @@ internal sealed partial class LegacyKernelEmitter
                     .Line($"byte* act = quantized + b * {Width.Text(activation.TypeSize)};")
                     .Line($"sbyte* q = (sbyte*)({ReferenceEmitter.Address("act", actQuants.Offset)});")
                     .Line("sbyte* group = values + (b / 4) * 128 + (b % 4) * 16;")
-                    .Line("int sum = 0;")
-                    .Line("for (int i = 0; i < 16; i++)");
-                using (writer.Braces())
-                {
-                    writer.Line("group[i] = q[i];").Line("group[64 + i] = q[16 + i];").Line("sum += q[i] + q[16 + i];");
-                }
+                    .Line("var low = Vector128.Load(q);")
+                    .Line("var high = Vector128.Load(q + 16);")
+                    .Line("low.Store(group);")
+                    .Line("high.Store(group + 64);")
+                    // Eight lanes of at most four int8 each: the int16 sum cannot overflow.
+                    .Line("int sum = Vector128.Sum(Vector128.WidenLower(low) + Vector128.WidenUpper(low) + Vector128.WidenLower(high) + Vector128.WidenUpper(high));");
 
                 // Lane 4j + k of a step's reduced sums is its block 4k + j.
                 writer

@@ -49,10 +49,13 @@ internal sealed partial class LegacyKernelEmitter
                 writer
                     .Line($"byte* act = quantized + b * {Width.Text(activation.TypeSize)};")
                     .Line($"sbyte* q = (sbyte*)({ReferenceEmitter.Address("act", actQuants.Offset)});")
-                    .Line("for (int i = 0; i < BlockSize; i++)")
-                    .Line("{")
-                    .Line("    values[b * BlockSize + i] = q[i];")
-                    .Line("}")
+                    .Line("var low = Vector128.Load(q);")
+                    .Line("var high = Vector128.Load(q + 16);")
+                    .Line("short* v = values + b * BlockSize;")
+                    .Line("Vector128.WidenLower(low).Store(v);")
+                    .Line("Vector128.WidenUpper(low).Store(v + 8);")
+                    .Line("Vector128.WidenLower(high).Store(v + 16);")
+                    .Line("Vector128.WidenUpper(high).Store(v + 24);")
                     .Line($"scales[b] = {actScale};");
             }
 
