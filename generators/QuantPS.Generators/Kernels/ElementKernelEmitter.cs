@@ -65,6 +65,22 @@ internal sealed class ElementKernelEmitter : KernelFamily
                 .Line("/// <summary>The DotScaled kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
                 .Line("public static readonly global::QuantPS.Kernels.DotKernel DotScaled = DotScaledAt(global::QuantPS.Kernels.KernelWidth.Active);")
                 .Line();
+
+            writer.Lines(DecodeScaledScalar);
+            foreach (var width in Width.All)
+            {
+                writer.Lines(width.Fill(DecodeScaled));
+            }
+
+            writer
+                .Line("private static readonly global::QuantPS.Kernels.DequantizeRowKernel[] DecodeScaledByWidth = { DecodeScaledRowScalar, DecodeScaledRowV128, DecodeScaledRowV256, DecodeScaledRowV512 };")
+                .Line()
+                .Line("/// <summary>The DecodeScaled kernel instantiated at <paramref name=\"width\"/>.</summary>")
+                .Line("public static global::QuantPS.Kernels.DequantizeRowKernel DecodeScaledAt(global::QuantPS.Kernels.VectorWidth width) => DecodeScaledByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];")
+                .Line()
+                .Line("/// <summary>The DecodeScaled kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
+                .Line("public static readonly global::QuantPS.Kernels.DequantizeRowKernel DecodeScaled = DecodeScaledAt(global::QuantPS.Kernels.KernelWidth.Active);")
+                .Line();
         }
     }
 
@@ -299,6 +315,59 @@ internal sealed class ElementKernelEmitter : KernelFamily
             }
 
             return special ? DotScaledScalar(count, weights, activations) : sum;
+        }
+
+        """;
+
+    // The weight side of DotScaled on its own, for the float tiles of batched products: halves decoded to floats worth
+    // half times 2^-112 by the same three integer operations, to be multiplied with activations that carry 2^112.
+    private const string DecodeScaledScalar = """
+        /// <summary>Scalar DecodeScaled: each half converted exactly, times 2^-112 (exact for every F16 value, inf and NaN included).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DecodeScaledRowScalar(byte* source, float* destination, long count)
+        {
+            ushort* x = (ushort*)source;
+            for (long i = 0; i < count; i++)
+            {
+                destination[i] = global::QuantPS.Kernels.FloatConversions.HalfToSingle(x[i]) * (1f / ScaledActivation);
+            }
+        }
+
+        """;
+
+    private const string DecodeScaled = """
+        /// <summary>
+        /// Halves as floats worth half x 2^-112 (1 / <see cref="ScaledActivation"/>), $L per store: the bits of DotScaled's
+        /// weights, equal to DecodeScaledRowScalar's; a row holding inf or NaN goes through DecodeScaledRowScalar.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void DecodeScaledRow$W(byte* source, float* destination, long count)
+        {
+            short* x = (short*)source;
+            var mask = $V.Create(unchecked((int)0x8FFFE000));
+            var exponent = $V.Create((short)0x7C00);
+            var largest = $V<short>.Zero;
+            long i = 0;
+            for (; i + 2 * $L <= count; i += 2 * $L)
+            {
+                var x0 = $V.Load(x + i);
+                largest = $V.Max(largest, x0 & exponent);
+                ($V.ShiftLeft($V.WidenLower(x0), 13) & mask).AsSingle().Store(destination + i);
+                ($V.ShiftLeft($V.WidenUpper(x0), 13) & mask).AsSingle().Store(destination + i + $L);
+            }
+
+            var special = $V.EqualsAny(largest, exponent);
+            for (; i < count; i++)
+            {
+                var bits = ((int)x[i] << 13) & unchecked((int)0x8FFFE000);
+                special |= (bits & 0x0F800000) == 0x0F800000;
+                destination[i] = BitConverter.Int32BitsToSingle(bits);
+            }
+
+            if (special)
+            {
+                DecodeScaledRowScalar(source, destination, count);
+            }
         }
 
         """;

@@ -18,6 +18,7 @@ internal sealed class MatMulKernels
         if (weight.Type == GgmlType.F16)
         {
             ScaledDot = Generated.F16Kernels.DotScaled;
+            ScaledTileDecode = Generated.F16Kernels.DecodeScaled;
         }
 
         if (weight.DotPrepared is { } prepared && weight.PrepareActivation is { } prepare && weight.PreparedActivationBytes is { } bytes && quantize is not null)
@@ -117,6 +118,13 @@ internal sealed class MatMulKernels
     /// by <see cref="ScaledActivation"/> once per row, so the kernel converts only the weights (see F16Kernels.DotScaled).
     /// </summary>
     public DotKernel? ScaledDot { get; }
+
+    /// <summary>
+    /// F16 only (null elsewhere): the float tiles' weight decoder, values times 1 / <see cref="ScaledActivation"/>, for
+    /// activation rows that carry <see cref="ScaledActivation"/> (see F16Kernels.DecodeScaled): the same products as
+    /// exact conversions give, for a quarter of their work.
+    /// </summary>
+    public DequantizeRowKernel? ScaledTileDecode { get; }
 
     /// <summary>The matrix-vector dot over a prepared activation row (Q4_0, Q8_0); null for most types.</summary>
     public DotKernel? PreparedDot { get; }

@@ -7,7 +7,8 @@ namespace QuantPS.Kernels.MatMul;
 /// arithmetic here is float: each activation is rounded to the activation type, then multiplied and summed in
 /// float. Rather than converting both operands inside every dot product, each activation row is rounded once into
 /// floats, each thread decodes a tile of weight rows into floats once, and F32's generated DotTile runs four weight
-/// rows against four activation rows at a time over the whole batch.
+/// rows against four activation rows at a time over the whole batch. F16 weights decode by bit shifts to values worth
+/// 2^-112 of theirs against activations carrying 2^112 (MatMulKernels.ScaledTileDecode): the same products.
 /// </summary>
 internal sealed unsafe partial class MatMulRunner
 {
@@ -105,6 +106,30 @@ internal sealed unsafe partial class MatMulRunner
                 quantize(source, rounded, k);
                 widen(rounded, destination, k);
             }
+
+            if (_kernels.ScaledTileDecode is not null)
+            {
+                Scale(destination, k, MatMulKernels.ScaledActivation);
+            }
+        }
+    }
+
+    // x *= factor, a power of two that keeps every value finite and exact (MatMulKernels.ScaledActivation).
+    private static void Scale(float* x, long count, float factor)
+    {
+        long i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            for (; i + System.Numerics.Vector<float>.Count <= count; i += System.Numerics.Vector<float>.Count)
+            {
+                var values = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<System.Numerics.Vector<float>>(x + i);
+                System.Runtime.CompilerServices.Unsafe.WriteUnaligned(x + i, values * factor);
+            }
+        }
+
+        for (; i < count; i++)
+        {
+            x[i] *= factor;
         }
     }
 
@@ -132,7 +157,7 @@ internal sealed unsafe partial class MatMulRunner
         var n = _n;
         var m = _m;
         var decoded = ThreadWeightTile(worker);
-        var decode = _kernels.Weight.Dequantize!;
+        var decode = _kernels.ScaledTileDecode ?? _kernels.Weight.Dequantize!;
         var blockSize = _kernels.Weight.BlockSize;
         for (long r = 0; r < rows; r++)
         {
