@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using QuantPS.Kernels.Generated;
 
 namespace QuantPS.Kernels.MatMul;
@@ -118,12 +120,11 @@ internal sealed unsafe partial class MatMulRunner
     private static void Scale(float* x, long count, float factor)
     {
         long i = 0;
-        if (System.Numerics.Vector.IsHardwareAccelerated)
+        if (Vector.IsHardwareAccelerated)
         {
-            for (; i + System.Numerics.Vector<float>.Count <= count; i += System.Numerics.Vector<float>.Count)
+            for (; i + Vector<float>.Count <= count; i += Vector<float>.Count)
             {
-                var values = System.Runtime.CompilerServices.Unsafe.ReadUnaligned<System.Numerics.Vector<float>>(x + i);
-                System.Runtime.CompilerServices.Unsafe.WriteUnaligned(x + i, values * factor);
+                Unsafe.WriteUnaligned(x + i, Unsafe.ReadUnaligned<Vector<float>>(x + i) * factor);
             }
         }
 
