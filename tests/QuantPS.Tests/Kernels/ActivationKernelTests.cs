@@ -20,16 +20,7 @@ public sealed unsafe class ActivationKernelTests
     // contraction in the sweep itself).
     private const uint GgmlExpSweepHash = 2691550209;
 
-    public static TheoryData<string> Widths()
-    {
-        var data = new TheoryData<string>();
-        foreach (var width in KernelWidth.All)
-        {
-            data.Add(width.ToString());
-        }
-
-        return data;
-    }
+    public static TheoryData<string> Widths() => KernelGolden.Widths();
 
     [Theory]
     [MemberData(nameof(Widths))]

@@ -10,16 +10,7 @@ namespace QuantPS.Tests.Kernels;
 /// </summary>
 public sealed unsafe class DecodeScaledTests
 {
-    public static TheoryData<string> Widths()
-    {
-        var data = new TheoryData<string>();
-        foreach (var width in KernelWidth.All)
-        {
-            data.Add(width.ToString());
-        }
-
-        return data;
-    }
+    public static TheoryData<string> Widths() => KernelGolden.Widths();
 
     [Theory]
     [MemberData(nameof(Widths))]

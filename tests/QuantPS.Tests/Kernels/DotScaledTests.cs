@@ -13,16 +13,7 @@ public sealed class DotScaledTests
     // Float sums of products against the float64 sum, relative to sum |w x|.
     private const double FloatSumTolerance = 1e-5;
 
-    public static TheoryData<string> Widths()
-    {
-        var data = new TheoryData<string>();
-        foreach (var width in KernelWidth.All)
-        {
-            data.Add(width.ToString());
-        }
-
-        return data;
-    }
+    public static TheoryData<string> Widths() => KernelGolden.Widths();
 
     [Theory]
     [MemberData(nameof(Widths))]

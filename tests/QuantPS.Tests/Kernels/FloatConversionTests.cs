@@ -19,16 +19,7 @@ public sealed class FloatConversionTests
 {
     private const string Folder = "conversions/";
 
-    public static TheoryData<string> Widths()
-    {
-        var data = new TheoryData<string>();
-        foreach (var width in KernelWidth.All)
-        {
-            data.Add(width.ToString());
-        }
-
-        return data;
-    }
+    public static TheoryData<string> Widths() => KernelGolden.Widths();
 
     [Theory]
     [MemberData(nameof(Widths))]

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using QuantPS.Kernels;
 using QuantPS.TestSupport;
+using Xunit;
 
 namespace QuantPS.Tests.Kernels;
 
@@ -55,6 +56,9 @@ internal static class KernelGolden
 
     /// <summary>Dequantized golden name for a weight variant: q → dequant.f32, q_imatrix → dequant_imatrix.f32.</summary>
     public static string Suffix(string variant) => variant == "q" ? "" : "_imatrix";
+
+    /// <summary>Every vector width's name, as theory data for tests run once per width.</summary>
+    public static TheoryData<string> Widths() => new(KernelWidth.All.Select(width => width.ToString()));
 
     /// <summary>"reference" or a <see cref="VectorWidth"/> name, so theory cases read well in logs.</summary>
     public static IEnumerable<string> Paths() => new[] { "reference" }.Concat(KernelWidth.All.Select(width => width.ToString()));
