@@ -7,9 +7,10 @@ namespace QuantPS.Generators.Kernels;
 /// DotPrepared for 8-bit signed quants with one F16 scale and no Offset (Q8_0). The activation row is widened once to
 /// int16 (and its scales to floats), so each weight block is one sign-extending load and one <c>pmaddwd</c> with no
 /// sign trick; per 16 blocks a transpose-add (int32 unpacks, int64 unpacks, a 4 x 4 transpose of 128-bit lanes)
-/// leaves one lane per block in block order, then one gathered F16 conversion of the weight scales and one
-/// multiply-add. Prepared row layout (B blocks, C = B rounded down to 16): C x 32 int16 values, C float scales, then
-/// the activation row itself (the blocks past C, and the narrower widths, use it with Dot).
+/// leaves one lane per block in block order, then the weight scales by word permutes and a shift and a mask (see
+/// EmitPreparedScales) and one multiply-add. Prepared row layout (B blocks, C = B rounded down to 16): C x 32 int16
+/// values, C float scales x 2^112, then the activation row itself (the blocks past C, and the narrower widths, use it
+/// with Dot).
 /// </summary>
 internal sealed partial class LegacyKernelEmitter
 {
@@ -56,7 +57,7 @@ internal sealed partial class LegacyKernelEmitter
                     .Line("Vector128.WidenUpper(low).Store(v + 8);")
                     .Line("Vector128.WidenLower(high).Store(v + 16);")
                     .Line("Vector128.WidenUpper(high).Store(v + 24);")
-                    .Line($"scales[b] = {actScale};");
+                    .Line($"scales[b] = {PreparedScale(actScale)};");
             }
 
             writer.Line($"Buffer.MemoryCopy(quantized, scales + covered, blocks * {Width.Text(activation.TypeSize)}, blocks * {Width.Text(activation.TypeSize)});");
@@ -84,6 +85,7 @@ internal sealed partial class LegacyKernelEmitter
                 .Line("short* values = (short*)prepared;")
                 .Line("float* scales = (float*)(values + covered * BlockSize);")
                 .Line("var acc = Vector512<float>.Zero;")
+                .Line("var special = Vector512<uint>.Zero;")
                 .Line("byte* row = weights;")
                 .Line($"for (long s = 0; s < steps; s++, row += {StepBlocks} * TypeSize, values += {StepBlocks * Chunk}, scales += {StepBlocks})");
             using (writer.Braces())

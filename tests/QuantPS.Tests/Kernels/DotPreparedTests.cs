@@ -72,4 +72,54 @@ public sealed class DotPreparedTests
             }
         }
     }
+
+    // The 512-bit dot takes weight scales as half x 2^-112 by a shift and a mask, exact for subnormals; inf and NaN
+    // would come out finite, so a row holding one is redone by Dot (block 5 lies inside the first whole step).
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public unsafe void Subnormal_infinite_and_NaN_weight_scales_give_the_dot_products_answer(string ggmlName, string widthName)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        var info = KernelGolden.Info(ggmlName);
+        var activation = GgmlTypeTraits.Get(info.ActivationType);
+        var prepared = GgmlKernelCatalog.DotPrepared(info.Type, width)!;
+        var scalar = GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!;
+        var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+        var count = KernelGolden.Columns;
+        var quantized = KernelGolden.Quantize(activation.QuantizeActivation!, activation, KernelGolden.Floats("activation.f32").AsSpan(0, count).ToArray());
+        var row = new byte[info.PreparedActivationBytes!(count)];
+        fixed (byte* q = quantized)
+        fixed (byte* p = row)
+        {
+            info.PrepareActivation!(q, p, count);
+        }
+
+        var values = KernelGolden.Dequantize(activation.DequantizeReference!, quantized, count);
+        foreach (var (scale, special) in new (ushort, bool)[] { (0x0001, false), (0x83FF, false), (0x0200, false), (0x7C00, true), (0xFC00, true), (0x7E00, true), (0x7C01, true) })
+        {
+            var weightRow = KernelGolden.Row(weights, info, 0).ToArray();
+            // A special scale in one block; a subnormal one in every block, so the whole sum runs on them.
+            for (var block = special ? 5 : 0; block < (special ? 6 : count / info.BlockSize); block++)
+            {
+                BitConverter.TryWriteBytes(weightRow.AsSpan(block * info.TypeSize), scale);
+            }
+
+            var expected = KernelGolden.Dot(scalar, weightRow, quantized, count);
+            var actual = KernelGolden.Dot(prepared, weightRow, row, count);
+            if (special)
+            {
+                // Not always the scalar's value: a vector dot multiplies the scale into lanes of partial sums, and an
+                // infinite scale times a lane summing to 0 is NaN (as in ggml's vector dots).
+                Assert.True(!float.IsFinite(expected), $"scale 0x{scale:X4}: the scalar dot gave {expected}");
+                Assert.True(!float.IsFinite(actual) && (!float.IsNaN(expected) || float.IsNaN(actual)),
+                    $"{ggmlName} {width} scale 0x{scale:X4}: prepared {actual} vs scalar {expected}");
+                continue;
+            }
+
+            var w = KernelGolden.Dequantize(info.DequantizeReference!, weightRow, count);
+            var magnitude = Enumerable.Range(0, count).Sum(i => Math.Abs((double)w[i] * values[i]));
+            Assert.True(Math.Abs(actual - expected) <= SummationTolerance * magnitude,
+                $"{ggmlName} {width} scale 0x{scale:X4}: prepared {actual} vs scalar {expected} (|w·a| {magnitude})");
+        }
+    }
 }
