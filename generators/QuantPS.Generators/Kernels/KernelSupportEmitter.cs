@@ -196,6 +196,19 @@ internal static partial class KernelSupportEmitter
         }
 
         /// <summary>
+        /// As <see cref="Prefetch"/>, into L2 only (prefetcht2): for loops whose other operand fills L1, where a line
+        /// brought to L1 early would evict it (see F16Kernels.DotScaled).
+        /// </summary>
+        [MethodImpl(Inline)]
+        public static void PrefetchToL2(byte* p)
+        {
+            if (Sse.IsSupported)
+            {
+                Sse.Prefetch2(p);
+            }
+        }
+
+        /// <summary>
         /// All 65536 F16 values as floats, ggml's exact conversion (ggml keeps the same table for CPUs without
         /// F16C). .NET has no vcvtph2ps, and one load per block scale is several times cheaper than converting
         /// the scales in vector registers: measured, it decides whether Q4_0 reaches llama.cpp's speed. 256 KB,
