@@ -33,6 +33,36 @@ public sealed unsafe class ModelLoadingTests
         Assert.Equal("output.weight", model.Weights.Output.Name);
     }
 
+    // Inference streams every weight per token, so the engine asks Linux for 2 MiB pages over the mapping; smaps
+    // shows the advice as the VmFlags "hg". (Elsewhere, or on a kernel built without huge pages, there is none.)
+    [Fact]
+    public void The_mapping_is_advised_for_huge_pages_on_Linux()
+    {
+        if (!OperatingSystem.IsLinux() || !Directory.Exists("/sys/kernel/mm/transparent_hugepage"))
+        {
+            return;
+        }
+
+        using var temp = new TempFolder(); // a copy no other test maps
+        var path = Path.GetFullPath(Path.Combine(temp.Path, "stories.gguf"));
+        File.Copy(SharedData.File(ModelEdits.Stories), path);
+        string Flags()
+        {
+            var lines = File.ReadAllLines("/proc/self/smaps");
+            var start = Array.FindIndex(lines, line => line.EndsWith(" " + path, StringComparison.Ordinal));
+            Assert.True(start >= 0, $"{path} is not mapped");
+            return lines.Skip(start + 1).First(line => line.StartsWith("VmFlags:", StringComparison.Ordinal));
+        }
+
+        using (var gguf = GgufModel.Open(path))
+        {
+            Assert.DoesNotContain(" hg", Flags(), StringComparison.Ordinal); // reading metadata alone asks nothing
+        }
+
+        using var model = LlmModel.Load(path);
+        Assert.Contains(" hg", Flags(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void An_unsupported_architecture_is_named_with_the_supported_ones()
     {

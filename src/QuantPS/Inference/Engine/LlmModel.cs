@@ -68,6 +68,11 @@ public sealed class LlmModel : IDisposable
 
         var config = ModelConfig.FromMetadata(gguf.Metadata);
         var weights = ModelWeights.Load(gguf, config);
+        foreach (var shard in gguf.Shards)
+        {
+            shard.File!.AdviseHugePages(); // every token streams every weight
+        }
+
         var tokenizer = LlmTokenizer.FromModel(gguf);
         if (tokenizer.VocabularySize != config.VocabularySize)
         {
