@@ -11,10 +11,13 @@ namespace QuantPS.Benchmarks;
 /// quantizations: prompt processing of 512 tokens (llama-bench -p 512) and generation of 128
 /// (-n 128, from an empty cache as llama-bench does), on 1 and all threads, with each tool's peak
 /// resident memory. Every measurement is a separate process under /usr/bin/time; ours repeats each
-/// test <c>--reps</c> times after a warm-up and reports the mean, as llama-bench does.
+/// test <c>--reps</c> times after a warm-up and reports the mean, as llama-bench does. Each model file is
+/// first evicted from the OS file cache (Linux), so both tools map the pages a fresh read brings in rather
+/// than whatever writing the file left there (a file our writer just wrote is cached in 4 KiB pages; read
+/// back it comes in 2 MiB folios, which the tools' mappings then cover with huge pages).
 /// Run: QUANTPS_LLAMA_BENCH=/path/llama-bench ... -- llm-bench [--types F16,Q8_0,Q4_K_M] [--reps 2]
 /// </summary>
-public static class LlmBenchComparison
+public static partial class LlmBenchComparison
 {
     private const int PromptTokens = 512;
     private const int GeneratedTokens = 128;
@@ -27,13 +30,14 @@ public static class LlmBenchComparison
             ? p : throw new InvalidOperationException("Set QUANTPS_LLAMA_BENCH to a llama-bench binary to compare with it.");
         var self = Environment.ProcessPath!;
         var selfArgs = self.EndsWith("dotnet", StringComparison.Ordinal) ? new[] { typeof(LlmBenchComparison).Assembly.Location } : [];
-        console.WriteLine($"Model: TinyLlama-1.1B shape (SyntheticModel), pp{PromptTokens} / tg{GeneratedTokens}, {reps} repetitions after a warm-up");
+        console.WriteLine($"Model: TinyLlama-1.1B shape (SyntheticModel), pp{PromptTokens} / tg{GeneratedTokens}, {reps} repetitions after a warm-up; each file evicted from the file cache first");
         console.WriteLine("| type | size MiB | threads | QuantPS pp t/s | llama.cpp pp t/s | QuantPS tg t/s | llama.cpp tg t/s | tg GB/s (QuantPS) | QuantPS peak MiB | llama.cpp peak MiB |");
         console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var type in types)
         {
             var model = ModelFor(type);
             long bytes = new FileInfo(model).Length;
+            EvictFromFileCache(model);
             foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
             {
                 var (ours, ourPeak) = Run([self, .. selfArgs, "llm-bench-once", model, $"{threads}", $"{reps}"]);
@@ -77,6 +81,22 @@ public static class LlmBenchComparison
         }
 
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"QPS_BENCH {pp} {tg}"));
+    }
+
+    // posix_fadvise(POSIX_FADV_DONTNEED): the kernel drops the file's clean cached pages (none are mapped now).
+    private static void EvictFromFileCache(string path)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var file = File.OpenHandle(path);
+        _ = NativeMethods.posix_fadvise(file.DangerousGetHandle().ToInt32(), 0, 0, NativeMethods.FadviseDontNeed);
+    }
+
+    private static partial class NativeMethods
+    {
+        public const int FadviseDontNeed = 4;
+
+        [System.Runtime.InteropServices.LibraryImport("libc")]
+        public static partial int posix_fadvise(int fd, long offset, long length, int advice);
     }
 
     private static string ModelFor(string type)
