@@ -157,12 +157,16 @@ internal abstract class BlockKernelFamily : KernelFamily
     /// <c>Dot{width}</c>: the loop over whole blocks (<c>blk</c>, <c>act</c> advancing by <paramref name="activationStride"/>) into
     /// the float vector <c>acc</c>, summed at the end; <paramref name="body"/> inside the loop, <paramref name="setup"/> before it.
     /// </summary>
-    protected static void DotRow(SourceWriter writer, Width width, int typeSize, string summary, int activationStride, Action body, params string[] setup)
+    protected static void DotRow(SourceWriter writer, Width width, int typeSize, string summary, int activationStride, Action body, params string[] setup) =>
+        DotRow(writer, width, width, typeSize, summary, activationStride, body, setup);
+
+    /// <summary>As the other overload, the method named for <paramref name="member"/> running the <paramref name="width"/> loop.</summary>
+    protected static void DotRow(SourceWriter writer, Width member, Width width, int typeSize, string summary, int activationStride, Action body, params string[] setup)
     {
         writer
             .Line($"/// <summary>{summary}</summary>")
             .Line(Hot)
-            .Line($"public static float Dot{width.Suffix}(long count, byte* weights, byte* activations)");
+            .Line($"public static float Dot{member.Suffix}(long count, byte* weights, byte* activations)");
         using (writer.Braces())
         {
             writer.Line("long blocks = count / BlockSize;").Line($"var acc = {width.Vec}<float>.Zero;")
