@@ -35,14 +35,9 @@ public sealed class DotPreparedTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public unsafe void The_prepared_dot_is_the_dot_product(string ggmlName, string widthName)
+    public void The_prepared_dot_is_the_dot_product(string ggmlName, string widthName)
     {
-        var width = Enum.Parse<VectorWidth>(widthName);
-        var info = KernelGolden.Info(ggmlName);
-        var activation = GgmlTypeTraits.Get(info.ActivationType);
-        var prepared = GgmlKernelCatalog.DotPrepared(info.Type, width)!;
-        var scalar = GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!;
-        var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+        var (width, info, activation, prepared, scalar, weights) = Setup(ggmlName, widthName);
         var source = KernelGolden.Floats("activation.f32").AsSpan(0, KernelGolden.Columns).ToArray();
 
         // Two whole steps of 16 blocks; and one step with 13 blocks left over.
@@ -50,15 +45,8 @@ public sealed class DotPreparedTests
         {
             var quantized = KernelGolden.Quantize(activation.QuantizeActivation!, activation, source.AsSpan(0, count).ToArray());
             var bytes = (int)info.PreparedActivationBytes!(count);
-            var row = new byte[bytes + 64];
-            row.AsSpan(bytes).Fill(0xA5); // a canary: preparing writes nothing past the size it states
-            fixed (byte* q = quantized)
-            fixed (byte* p = row)
-            {
-                info.PrepareActivation!(q, p, count);
-            }
-
-            Assert.All(row.AsSpan(bytes).ToArray(), b => Assert.Equal(0xA5, b));
+            var row = Prepare(info, quantized, count, canary: 64);
+            Assert.All(row.AsSpan(bytes).ToArray(), b => Assert.Equal(0xA5, b)); // preparing writes nothing past the size it states
             var values = KernelGolden.Dequantize(activation.DequantizeReference!, quantized, count);
             for (var r = 0; r < KernelGolden.Rows; r++)
             {
@@ -77,22 +65,12 @@ public sealed class DotPreparedTests
     // would come out finite, so a row holding one is redone by Dot (block 5 lies inside the first whole step).
     [Theory]
     [MemberData(nameof(Cases))]
-    public unsafe void Subnormal_infinite_and_NaN_weight_scales_give_the_dot_products_answer(string ggmlName, string widthName)
+    public void Subnormal_infinite_and_NaN_weight_scales_give_the_dot_products_answer(string ggmlName, string widthName)
     {
-        var width = Enum.Parse<VectorWidth>(widthName);
-        var info = KernelGolden.Info(ggmlName);
-        var activation = GgmlTypeTraits.Get(info.ActivationType);
-        var prepared = GgmlKernelCatalog.DotPrepared(info.Type, width)!;
-        var scalar = GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!;
-        var weights = KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin");
+        var (width, info, activation, prepared, scalar, weights) = Setup(ggmlName, widthName);
         var count = KernelGolden.Columns;
         var quantized = KernelGolden.Quantize(activation.QuantizeActivation!, activation, KernelGolden.Floats("activation.f32").AsSpan(0, count).ToArray());
-        var row = new byte[info.PreparedActivationBytes!(count)];
-        fixed (byte* q = quantized)
-        fixed (byte* p = row)
-        {
-            info.PrepareActivation!(q, p, count);
-        }
+        var row = Prepare(info, quantized, count, canary: 0);
 
         var values = KernelGolden.Dequantize(activation.DequantizeReference!, quantized, count);
         foreach (var (scale, special) in new (ushort, bool)[] { (0x0001, false), (0x83FF, false), (0x0200, false), (0x7C00, true), (0xFC00, true), (0x7E00, true), (0x7C01, true) })
@@ -121,5 +99,29 @@ public sealed class DotPreparedTests
             Assert.True(Math.Abs(actual - expected) <= SummationTolerance * magnitude,
                 $"{ggmlName} {width} scale 0x{scale:X4}: prepared {actual} vs scalar {expected} (|w·a| {magnitude})");
         }
+    }
+
+    // The width, the type and its activation type, the prepared and scalar dots, and llama.cpp's golden weight rows.
+    private static (VectorWidth Width, GgmlTypeInfo Info, GgmlTypeInfo Activation, DotKernel Prepared, DotKernel Scalar, byte[] Weights) Setup(string ggmlName, string widthName)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        var info = KernelGolden.Info(ggmlName);
+        return (width, info, GgmlTypeTraits.Get(info.ActivationType), GgmlKernelCatalog.DotPrepared(info.Type, width)!,
+            GgmlKernelCatalog.Dot(info.Type, VectorWidth.Scalar)!, KernelGolden.Bytes($"{ggmlName}/{KernelGolden.GoldenVariants(ggmlName)[0]}.bin"));
+    }
+
+    // The prepared activation row of a quantized one, followed by canary bytes 0xA5.
+    private static unsafe byte[] Prepare(GgmlTypeInfo info, byte[] quantized, int count, int canary)
+    {
+        var bytes = (int)info.PreparedActivationBytes!(count);
+        var row = new byte[bytes + canary];
+        row.AsSpan(bytes).Fill(0xA5);
+        fixed (byte* q = quantized)
+        fixed (byte* p = row)
+        {
+            info.PrepareActivation!(q, p, count);
+        }
+
+        return row;
     }
 }
