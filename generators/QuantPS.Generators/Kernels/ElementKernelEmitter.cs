@@ -56,15 +56,7 @@ internal sealed class ElementKernelEmitter : KernelFamily
                 writer.Lines(width.Fill(DotScaled));
             }
 
-            writer
-                .Line("private static readonly global::QuantPS.Kernels.DotKernel[] DotScaledByWidth = { DotScaledScalar, DotScaledV128, DotScaledV256, DotScaledV512 };")
-                .Line()
-                .Line("/// <summary>The DotScaled kernel instantiated at <paramref name=\"width\"/>.</summary>")
-                .Line("public static global::QuantPS.Kernels.DotKernel DotScaledAt(global::QuantPS.Kernels.VectorWidth width) => DotScaledByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];")
-                .Line()
-                .Line("/// <summary>The DotScaled kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
-                .Line("public static readonly global::QuantPS.Kernels.DotKernel DotScaled = DotScaledAt(global::QuantPS.Kernels.KernelWidth.Active);")
-                .Line();
+            KernelClassEmitter.Dispatch(writer, "DotKernel", "DotScaled", "DotScaled");
 
             writer.Lines(DecodeScaledScalar);
             foreach (var width in Width.All)
@@ -72,15 +64,7 @@ internal sealed class ElementKernelEmitter : KernelFamily
                 writer.Lines(width.Fill(DecodeScaled));
             }
 
-            writer
-                .Line("private static readonly global::QuantPS.Kernels.DequantizeRowKernel[] DecodeScaledByWidth = { DecodeScaledRowScalar, DecodeScaledRowV128, DecodeScaledRowV256, DecodeScaledRowV512 };")
-                .Line()
-                .Line("/// <summary>The DecodeScaled kernel instantiated at <paramref name=\"width\"/>.</summary>")
-                .Line("public static global::QuantPS.Kernels.DequantizeRowKernel DecodeScaledAt(global::QuantPS.Kernels.VectorWidth width) => DecodeScaledByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];")
-                .Line()
-                .Line("/// <summary>The DecodeScaled kernel at <see cref=\"global::QuantPS.Kernels.KernelWidth.Active\"/>.</summary>")
-                .Line("public static readonly global::QuantPS.Kernels.DequantizeRowKernel DecodeScaled = DecodeScaledAt(global::QuantPS.Kernels.KernelWidth.Active);")
-                .Line();
+            KernelClassEmitter.Dispatch(writer, "DequantizeRowKernel", "DecodeScaled", "DecodeScaledRow");
         }
     }
 

@@ -130,7 +130,8 @@ internal static class KernelClassEmitter
         }
     }
 
-    private static void Dispatch(SourceWriter writer, string delegateType, string name, string prefix)
+    /// <summary>A kernel's per-width table, its <c>At(width)</c> and its field at the active width, for <paramref name="prefix"/>Scalar..V512.</summary>
+    internal static void Dispatch(SourceWriter writer, string delegateType, string name, string prefix)
     {
         var type = "global::QuantPS.Kernels." + delegateType;
         writer
