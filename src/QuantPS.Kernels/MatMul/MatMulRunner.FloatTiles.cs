@@ -144,15 +144,23 @@ internal sealed unsafe partial class MatMulRunner
         var rows = Math.Min(_rowsPerTile, _n - row0);
         for (long start = 0; start < _k; start += _sliceLength)
         {
-            RunFloatSlice(row0, rows, start, Math.Min(_sliceLength, _k - start), worker);
+            var length = Math.Min(_sliceLength, _k - start);
+            // What this thread decodes next: the tile's next slice, else the next tile's first (its run goes forward).
+            var next = start + length < _k
+                ? new SlicePrefetch(this, row0, rows, start + length)
+                : new SlicePrefetch(this, row0 + rows, Math.Min(_rowsPerTile, _n - row0 - rows), 0);
+            RunFloatSlice(row0, rows, start, length, next, worker);
         }
     }
 
     /// <summary>
     /// The tile's rows over values [start, start + length): decoded once, then against every activation row. The first
-    /// slice stores its sums; each later one adds its own.
+    /// slice stores its sums; each later one adds its own. Meanwhile <paramref name="next"/> brings the next slice's
+    /// weights into L2 a little per activation block: the hardware prefetchers lose the weight stream during the long
+    /// compute between decodes, which then waited on memory (F16 prompt of 512 on 1 thread: the decode 5.4 -> 1.8 % of
+    /// the time, 44.5 -> 45.5 tokens/s).
     /// </summary>
-    private void RunFloatSlice(long row0, long rows, long start, long length, int worker)
+    private void RunFloatSlice(long row0, long rows, long start, long length, SlicePrefetch next, int worker)
     {
         var k = _k;
         var n = _n;
@@ -166,11 +174,14 @@ internal sealed unsafe partial class MatMulRunner
             decode(row + (start / blockSize * _kernels.Weight.TypeSize), decoded + (r * length), length);
         }
 
+        var blocks = (m + TileSide - 1) / TileSide;
+        var linesPerBlock = (next.Lines + blocks - 1) / blocks;
         var dotTile = F32Kernels.DotTile;
         var first = start == 0;
         var partial = stackalloc float[TileSide * TileSide];
         for (long a = 0; a < m; a += TileSide)
         {
+            next.Fetch(linesPerBlock);
             var activations = _floatActivations + (a * k) + start;
             var y = _y + (a * n) + row0;
             for (long r = 0; r < rows; r += TileSide)
@@ -225,6 +236,47 @@ internal sealed unsafe partial class MatMulRunner
             for (long i = 0; i < k; i++)
             {
                 destination[i] *= scale;
+            }
+        }
+    }
+
+    /// <summary>The weight bytes of one slice (rows [row0, row0 + rows), values from start), fetched into L2 in steps.</summary>
+    private struct SlicePrefetch
+    {
+        private const int Line = 64;
+        private readonly long _rowStride;
+        private readonly long _rowBytes;
+        private byte* _row;
+        private long _offset;
+        private long _rowsLeft;
+
+        public SlicePrefetch(MatMulRunner runner, long row0, long rows, long start)
+        {
+            var weight = runner._kernels.Weight;
+            _row = runner._weights + (row0 * runner._weightRowBytes) + (start / weight.BlockSize * weight.TypeSize);
+            _rowStride = runner._weightRowBytes;
+            _rowBytes = RoundUp(Math.Min(runner._sliceLength, runner._k - start) / weight.BlockSize * weight.TypeSize, Line);
+            _rowsLeft = Math.Max(0, rows);
+            _offset = 0;
+            Lines = _rowsLeft * (_rowBytes / Line);
+        }
+
+        /// <summary>Lines in the slice.</summary>
+        public long Lines { get; }
+
+        /// <summary>Prefetches the slice's next <paramref name="count"/> lines (none once all are asked for).</summary>
+        public void Fetch(long count)
+        {
+            for (; count > 0 && _rowsLeft > 0; count--)
+            {
+                Simd.PrefetchToL2(_row + _offset);
+                _offset += Line;
+                if (_offset == _rowBytes)
+                {
+                    _offset = 0;
+                    _row += _rowStride;
+                    _rowsLeft--;
+                }
             }
         }
     }

@@ -144,6 +144,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         if (_floatTiles)
         {
             PrepareFloatTiles();
+            DealRuns(floatTiles: true);
             return;
         }
 
@@ -207,8 +208,14 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
 
         _tileCount = _actTiles * ((n + _rowsPerTile - 1) / _rowsPerTile);
 
-        // Matrix-vector tiles go out as one contiguous run of weight rows per thread (see TileRuns).
-        _inRuns = m <= VectorMaxActs && _runs is not null;
+        DealRuns(floatTiles: false);
+    }
+
+    // Matrix-vector tiles go out as one contiguous run of weight rows per thread (see TileRuns); so do float tiles,
+    // whose thread can then fetch its next tile's weights while it works on this one (RunFloatSlice).
+    private void DealRuns(bool floatTiles)
+    {
+        _inRuns = (floatTiles || _m <= VectorMaxActs) && _runs is not null;
         if (_inRuns)
         {
             _runs!.Reset(_tileCount);
