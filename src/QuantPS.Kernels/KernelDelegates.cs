@@ -81,3 +81,9 @@ public unsafe delegate void FloatOuterTileKernel(long count, float* a, long aStr
 /// act(<paramref name="gate"/>[i]) x <paramref name="up"/>[i], in place.
 /// </summary>
 public unsafe delegate void GatedActivationKernel(float* gate, float* up, long count);
+
+/// <summary>
+/// One softmax step over a row of <paramref name="count"/> values: <paramref name="y"/>[i] = exp(<paramref name="x"/>[i]
+/// - <paramref name="max"/>) (in place when the two are the same), returning the sum of the results.
+/// </summary>
+public unsafe delegate double SoftMaxKernel(float* x, float* y, long count, float max);

@@ -3,13 +3,16 @@ using System.Globalization;
 namespace QuantPS.Generators.Kernels;
 
 /// <summary>
-/// ActivationKernels: the feed-forward's gated activations at every width. SwiGLU is ggml_vec_swiglu_f32 as an
+/// ActivationKernels: the feed-forward's gated activations, and attention's softmax step, at every width. SwiGLU is ggml_vec_swiglu_f32 as an
 /// AVX-512 build of ggml runs it (the reference builds are such builds): whole groups of 16 values through
 /// ggml_v_silu, whose exp is ggml_v_expf (a degree-5 polynomial on a Cody-Waite reduced argument, scaled by 2^n with
 /// vscalefps), and the row's last count % 16 values through ggml_silu_f32 with the C library's expf. Every width gives
 /// the same bits: the polynomial's multiply-adds are fused at every width (a width without hardware FMA runs the
 /// scalar form, where MathF.FusedMultiplyAdd is exact), and scalef's single rounding is two exact power-of-two
-/// multiplies, the second of which rounds.
+/// multiplies, the second of which rounds. SoftMaxRow is ggml_vec_soft_max_f32 of the same build (the tiled flash
+/// attention's per-tile step): groups of 16 through ggml_v_expf, each group summed in float in the order GCC's
+/// _mm512_reduce_add_ps adds (upper eight lanes onto the lower, then the upper four of those, then lanes two apart,
+/// then the last pair) and added to a double; the rest through expf, each added to the double.
 /// </summary>
 internal static class ActivationKernelEmitter
 {
@@ -41,6 +44,9 @@ internal static class ActivationKernelEmitter
             {
                 writer.Line("/// <summary>Values ggml_vec_swiglu_f32 takes through its vector loop at once; the rest of a row go through expf.</summary>");
                 writer.Line("public const int SwiGluGroup = 16;");
+                writer.Line();
+                writer.Line("/// <summary>Values ggml_vec_soft_max_f32 takes through its vector loop at once; the rest of a row go through expf.</summary>");
+                writer.Line("public const int SoftMaxGroup = 16;");
                 writer.Line();
                 foreach (var (name, bits, hex) in Constants)
                 {
@@ -112,6 +118,51 @@ internal static class ActivationKernelEmitter
             }
         }
 
+        /// <summary>
+        /// y = exp(x - max) over one row, returning the sum of y in double: ggml_vec_soft_max_f32 in scalar form, the
+        /// reference for every width. <paramref name="y"/> may be <paramref name="x"/>.
+        /// </summary>
+        public static double SoftMaxRowScalar(float* x, float* y, long count, float max)
+        {
+            double sum = 0;
+            long whole = count / SoftMaxGroup * SoftMaxGroup;
+            for (long i = 0; i < whole; i += SoftMaxGroup)
+            {
+                for (long l = 0; l < SoftMaxGroup; l++)
+                {
+                    y[i + l] = Exp(x[i + l] - max);
+                }
+
+                sum += GroupSum(y + i);
+            }
+
+            return SoftMaxTail(x, y, whole, count, max, sum);
+        }
+
+        // One group of 16 summed as _mm512_reduce_add_ps adds it (GCC): lanes i + 8, then i + 4, then i + 2, then the pair.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static float GroupSum(float* v)
+        {
+            var h = Vector128.Load(v + 12) + Vector128.Load(v + 4);
+            var l = Vector128.Load(v + 8) + Vector128.Load(v);
+            var q = h + l;
+            var p = q + Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
+            return p.GetElement(0) + p.GetElement(1);
+        }
+
+        // ggml_vec_soft_max_f32 past the last whole group: expf from the C library, each value added in double.
+        private static double SoftMaxTail(float* x, float* y, long first, long count, float max, double sum)
+        {
+            for (long i = first; i < count; i++)
+            {
+                float e = MathF.Exp(x[i] - max);
+                y[i] = e;
+                sum += e;
+            }
+
+            return sum;
+        }
+
         """;
 
     private const string Vector = """
@@ -161,6 +212,31 @@ internal static class ActivationKernelEmitter
             SwiGluTail(gate, up, whole, count);
         }
 
+        /// <summary>y = exp(x - max) over one row and its sum in double, $L values a step; without fused multiply-adds at this width, the scalar form.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static double SoftMaxRow$W(float* x, float* y, long count, float max)
+        {
+            if (!($FMA))
+            {
+                return SoftMaxRowScalar(x, y, count, max);
+            }
+
+            double sum = 0;
+            var m = $V.Create(max);
+            long whole = count / SoftMaxGroup * SoftMaxGroup;
+            for (long i = 0; i < whole; i += SoftMaxGroup)
+            {
+                for (long l = 0; l < SoftMaxGroup; l += $L)
+                {
+                    Exp($V.Load(x + i + l) - m).Store(y + i + l);
+                }
+
+                sum += GroupSum(y + i);
+            }
+
+            return SoftMaxTail(x, y, whole, count, max, sum);
+        }
+
         """;
 
     private const string Dispatch = """
@@ -171,5 +247,13 @@ internal static class ActivationKernelEmitter
 
         /// <summary>The SwiGLU kernel at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/>.</summary>
         public static readonly global::QuantPS.Kernels.GatedActivationKernel SwiGlu = SwiGluAt(global::QuantPS.Kernels.KernelWidth.Active);
+
+        private static readonly global::QuantPS.Kernels.SoftMaxKernel[] SoftMaxByWidth = { SoftMaxRowScalar, SoftMaxRowV128, SoftMaxRowV256, SoftMaxRowV512 };
+
+        /// <summary>The SoftMaxRow kernel instantiated at <paramref name="width"/>.</summary>
+        public static global::QuantPS.Kernels.SoftMaxKernel SoftMaxAt(global::QuantPS.Kernels.VectorWidth width) => SoftMaxByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
+
+        /// <summary>The SoftMaxRow kernel at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/>.</summary>
+        public static readonly global::QuantPS.Kernels.SoftMaxKernel SoftMax = SoftMaxAt(global::QuantPS.Kernels.KernelWidth.Active);
         """;
 }

@@ -5,9 +5,9 @@ using Xunit;
 namespace QuantPS.Tests.Kernels;
 
 /// <summary>
-/// The generated SwiGLU (ggml_vec_swiglu_f32 of an AVX-512 build): every width equals the scalar form bit for bit,
-/// whole groups of 16 go through ggml_v_expf and the rest of a row through expf, and that exp is as accurate as ggml
-/// documents for it.
+/// The generated SwiGLU (ggml_vec_swiglu_f32 of an AVX-512 build) and softmax step (ggml_vec_soft_max_f32): every
+/// width equals the scalar form bit for bit, whole groups of 16 go through ggml_v_expf and the rest of a row through
+/// expf, and that exp is as accurate as ggml documents for it.
 /// </summary>
 public sealed unsafe class ActivationKernelTests
 {
@@ -91,6 +91,93 @@ public sealed unsafe class ActivationKernelTests
         }
 
         Assert.Equal(GgmlExpSweepHash, hash);
+    }
+
+    [Theory]
+    [MemberData(nameof(Widths))]
+    public void Every_width_s_softmax_step_equals_the_scalar_form_bit_for_bit(string widthName)
+    {
+        var width = Enum.Parse<VectorWidth>(widthName);
+        var x = SoftMaxInputs(out var max);
+        var (expected, expectedSum) = RunSoftMax(ActivationKernels.SoftMaxRowScalar, x, max);
+        var (actual, actualSum) = RunSoftMax(ActivationKernels.SoftMaxAt(width), x, max);
+        for (var i = 0; i < x.Length; i++)
+        {
+            Assert.True(
+                BitConverter.SingleToInt32Bits(expected[i]) == BitConverter.SingleToInt32Bits(actual[i]),
+                $"{width}, value {i}: exp({x[i]:R} - {max:R}) = {actual[i]:R}, scalar {expected[i]:R}");
+        }
+
+        Assert.Equal(BitConverter.DoubleToInt64Bits(expectedSum), BitConverter.DoubleToInt64Bits(actualSum));
+    }
+
+    [Fact]
+    public void The_softmax_step_sums_each_group_in_the_order_of_mm512_reduce_add_ps_and_the_tail_in_double()
+    {
+        var x = SoftMaxInputs(out var max);
+        var (y, sum) = RunSoftMax(ActivationKernels.SoftMax, x, max);
+        var whole = x.Length / 16 * 16;
+        double expected = 0;
+        var anyOrderMatters = false;
+        for (var g = 0; g < whole; g += 16)
+        {
+            var v = new float[16];
+            for (var l = 0; l < 16; l++)
+            {
+                v[l] = ActivationKernels.Exp(x[g + l] - max);
+                Assert.Equal(v[l], y[g + l]);
+            }
+
+            // GCC's _mm512_reduce_add_ps: lanes i + 8, then i + 4, then i + 2, then the last pair.
+            float Lane(int i) => (v[i + 4] + v[i + 12]) + (v[i] + v[i + 8]);
+            var tree = (Lane(0) + Lane(2)) + (Lane(1) + Lane(3));
+            var inOrder = 0f;
+            foreach (var value in v)
+            {
+                inOrder += value;
+            }
+
+            anyOrderMatters |= tree != inOrder;
+            expected += tree;
+        }
+
+        for (var i = whole; i < x.Length; i++)
+        {
+            var e = MathF.Exp(x[i] - max);
+            Assert.Equal(e, y[i]);
+            expected += e;
+        }
+
+        Assert.True(anyOrderMatters, "the inputs must tell the reduction order from a left-to-right sum");
+        Assert.Equal(expected, sum);
+        Assert.Equal(0f, y[3]); // a masked (-inf) score is a zero weight
+    }
+
+    // 16 x 5 + 7 scores around a max, masked ones among them as -inf.
+    private static float[] SoftMaxInputs(out float max)
+    {
+        var random = new Random(11);
+        var x = new float[(16 * 5) + 7];
+        for (var i = 0; i < x.Length; i++)
+        {
+            x[i] = (float)((random.NextDouble() * 30) - 25);
+        }
+
+        x[3] = float.NegativeInfinity;
+        x[20] = float.NegativeInfinity;
+        x[x.Length - 2] = float.NegativeInfinity;
+        max = x.Max();
+        return x;
+    }
+
+    private static (float[] Y, double Sum) RunSoftMax(SoftMaxKernel kernel, float[] x, float max)
+    {
+        var y = new float[x.Length];
+        fixed (float* source = x)
+        fixed (float* destination = y)
+        {
+            return (y, kernel(source, destination, x.Length, max));
+        }
     }
 
     private static float FirstWhereExpsDiffer()

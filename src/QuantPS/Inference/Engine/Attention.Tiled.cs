@@ -108,7 +108,7 @@ internal sealed unsafe partial class Attention
     }
 
     // Four consecutive queries of one head against one tile: scores (Q times the key columns), each row's online
-    // softmax step (ggml's tiled step: the tile's max, the running sums rescaled, exp sums in double), then the running
+    // softmax step (ggml's tiled step: the tile's max, the running sums rescaled, ggml_vec_soft_max_f32), then the running
     // V sums += weights times the value rows. A query that has no keys in this tile (or is past the block) gets zero
     // weights and keeps its state.
     private void QuadStep(Scratch scratch, float* q, long queryStride, int keysOfFirst, int rows, int tile, int head, int group, int hd, int padded)
@@ -134,13 +134,7 @@ internal sealed unsafe partial class Attention
                 continue;
             }
 
-            var tileMax = float.NegativeInfinity;
-            for (var j = start; j < keys; j++)
-            {
-                row[j] = Score(row[j]);
-                tileMax = MathF.Max(tileMax, row[j]);
-            }
-
+            var tileMax = ScoreRow(row, start, keys);
             var state = head + (r * group);
             var m = scratch.Maxima[state];
             var s = scratch.Sums[state];
@@ -152,18 +146,10 @@ internal sealed unsafe partial class Attention
                 s *= ms;
             }
 
-            double tileSum = 0;
-            new Span<float>(row, start).Clear();
-            for (var j = start; j < keys; j++)
-            {
-                var e = MathF.Exp(row[j] - newMax);
-                row[j] = e;
-                tileSum += e;
-            }
-
-            new Span<float>(row + keys, TileKeys - keys).Clear();
+            // The whole tile as ggml's softmax step takes it: masked keys are -inf and come out as zero weights.
+            var tileSum = ActivationKernels.SoftMax(row, row, TileKeys, newMax);
             scratch.Maxima[state] = newMax;
-            scratch.Sums[state] = s + (float)tileSum;
+            scratch.Sums[state] = (float)(s + tileSum);
         }
 
         var acc = scratch.Accumulators + ((long)head * padded);
@@ -171,5 +157,26 @@ internal sealed unsafe partial class Attention
         {
             F32Kernels.OuterTile(TileKeys, p, TileKeys, scratch.ValueTile + c, padded, acc + c, stateStride);
         }
+    }
+
+    // A row of raw Q·K products as the softmax sees them: scaled (and soft-capped) over [start, keys), -inf outside
+    // as ggml's mask makes them. Returns the max of the scores in range.
+    private float ScoreRow(float* row, int start, int keys)
+    {
+        new Span<float>(row, start).Fill(float.NegativeInfinity);
+        new Span<float>(row + keys, TileKeys - keys).Fill(float.NegativeInfinity);
+        if (_softCap > 0f)
+        {
+            for (var j = start; j < keys; j++)
+            {
+                row[j] = Score(row[j]);
+            }
+        }
+        else
+        {
+            AttentionMath.Scale(row + start, _scoreScale, keys - start); // Score without a cap: the same products
+        }
+
+        return AttentionMath.Max(row + start, keys - start);
     }
 }

@@ -76,6 +76,33 @@ internal static unsafe class AttentionMath
         }
     }
 
+    // The largest of n > 0 values (NaN if any is NaN, as MathF.Max folds them).
+    public static float Max(float* x, int n)
+    {
+        var i = 0;
+        var max = float.NegativeInfinity;
+        if (Vector.IsHardwareAccelerated && n >= Vector<float>.Count)
+        {
+            var lanes = Unsafe.ReadUnaligned<Vector<float>>(x);
+            for (i = Vector<float>.Count; i + Vector<float>.Count <= n; i += Vector<float>.Count)
+            {
+                lanes = Vector.Max(lanes, Unsafe.ReadUnaligned<Vector<float>>(x + i));
+            }
+
+            for (var l = 0; l < Vector<float>.Count; l++)
+            {
+                max = MathF.Max(max, lanes[l]);
+            }
+        }
+
+        for (; i < n; i++)
+        {
+            max = MathF.Max(max, x[i]);
+        }
+
+        return max;
+    }
+
     public static float Dot(float* a, float* b, int n)
     {
         var i = 0;
