@@ -101,6 +101,7 @@ public sealed class GgmlBlockGenerator : IIncrementalGenerator
             Guard(production, "kernel support", () => production.AddSource(KernelSupportEmitter.HintName, KernelSupportEmitter.Emit()));
             Guard(production, "integer panels", () => production.AddSource(IntegerPanelEmitter.HintName, IntegerPanelEmitter.Emit()));
             Guard(production, "activations", () => production.AddSource(ActivationKernelEmitter.HintName, ActivationKernelEmitter.Emit()));
+            Guard(production, "attention", () => production.AddSource(AttentionKernelEmitter.HintName, AttentionKernelEmitter.Emit()));
         }
     }
 

@@ -87,3 +87,12 @@ public unsafe delegate void GatedActivationKernel(float* gate, float* up, long c
 /// - <paramref name="max"/>) (in place when the two are the same), returning the sum of the results.
 /// </summary>
 public unsafe delegate double SoftMaxKernel(float* x, float* y, long count, float max);
+
+/// <summary>A dot product of <paramref name="count"/> values, in a fixed order of its own (see AttentionKernels.KeyDotF16).</summary>
+public unsafe delegate float KeyDotKernel(long count, float* key, float* query);
+
+/// <summary><paramref name="acc"/>[i] = round(fma(<paramref name="value"/>[i], <paramref name="factor"/>, <paramref name="acc"/>[i])) over <paramref name="count"/> values.</summary>
+public unsafe delegate void MadRoundKernel(long count, float* acc, float* value, float factor);
+
+/// <summary><paramref name="acc"/>[i] = round(<paramref name="acc"/>[i] x <paramref name="factor"/>) over <paramref name="count"/> values.</summary>
+public unsafe delegate void ScaleRoundKernel(long count, float* acc, float factor);

@@ -155,8 +155,8 @@ public sealed class EmittedSourceTests
         Assert.Contains("public const uint MaxId = 42;", table);
         // 35 structs, the table, 30 kernel classes (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, IQ4_NL, MXFP4, Q8_K,
         // Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, TQ2_0, Q1_0, Q2_0, IQ4_XS, NVFP4, TQ1_0 and the seven grid types), the kernel
-        // support, the integer panels, the activations.
-        Assert.Equal(69, result.GeneratedSources.Length);
+        // support, the integer panels, the activations, the attention steps.
+        Assert.Equal(70, result.GeneratedSources.Length);
     }
 
     private static int SizeOf(Type type) =>

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using QuantPS.Kernels;
 using QuantPS.Kernels.MatMul;
+using QuantPS.Kernels.Generated;
 
 namespace QuantPS.Inference.Engine;
 
@@ -299,7 +300,8 @@ internal sealed unsafe partial class Attention : IDisposable
     }
 
     // ggml one_chunk with an F16 cache, for the heads of one group: the V sum lives in F16 and is rounded after each
-    // scale and each multiply-add. Every head runs its own sequence of ggml's operations; only the widening is shared.
+    // scale and each multiply-add (ggml_vec_dot_f16, _scale_f16 and _mad_f16 as AttentionKernels). Every head runs its
+    // own sequence of ggml's operations; only the widening is shared.
     private void VectorF16Group(Scratch scratch, long headOffset, float* q, int group, int position, float* output)
     {
         var hd = _config.HeadDimension;
@@ -324,23 +326,21 @@ internal sealed unsafe partial class Attention : IDisposable
             {
                 var acc = scratch.Accumulators + (g * hd);
                 var m = scratch.Maxima[g];
-                var score = Score((float)AttentionMath.DotDouble(key, scratch.Queries + (g * hd), hd));
+                var score = Score(AttentionKernels.KeyDotF16(hd, key, scratch.Queries + (g * hd)));
                 var ms = 1f;
                 var vs = 1f;
                 if (score > m)
                 {
                     ms = MathF.Exp(m - score);
                     scratch.Maxima[g] = score;
-                    AttentionMath.Scale(acc, ms, hd);
-                    HalfRounding.Round(acc, hd);
+                    AttentionKernels.ScaleRoundF16(hd, acc, ms);
                 }
                 else
                 {
                     vs = MathF.Exp(score - m);
                 }
 
-                AttentionMath.MultiplyAdd(acc, value, vs, hd);
-                HalfRounding.Round(acc, hd);
+                AttentionKernels.MadRoundF16(hd, acc, value, vs);
                 scratch.Sums[g] = (scratch.Sums[g] * ms) + vs;
             }
         }

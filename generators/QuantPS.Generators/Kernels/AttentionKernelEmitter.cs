@@ -1,0 +1,252 @@
+namespace QuantPS.Generators.Kernels;
+
+/// <summary>
+/// AttentionKernels: the per-key steps of ggml's one-chunk flash attention over an F16 cache, at every width, on F16
+/// values held as floats (keys and values widened once per cached position and shared by a GQA group's heads; the V
+/// sum kept F16-rounded). Each is the arithmetic of an AVX-512 build of ggml (F16 step 64, 16 lanes, no AVX512-FP16):
+/// <list type="bullet">
+/// <item>KeyDotF16 is ggml_vec_dot_f16: four 16-lane accumulators of fused multiply-adds over each step of 64, added
+/// as (0 + 2) + (1 + 3), the 16 lanes summed in _mm512_reduce_add_ps's order (GCC: lanes i + 8, then i + 4, then
+/// i + 2, then the pair), then the values past the last whole step added in double.</item>
+/// <item>MadRoundF16 is ggml_vec_mad_f16 (acc = F16(fma(value, factor, acc)), each value on its own) and ScaleRoundF16
+/// ggml_vec_scale_f16 (acc = F16(acc x factor)).</item>
+/// </list>
+/// Every width gives the scalar form's bits: the sums are lane for lane the same and the F16 rounding is exact.
+/// </summary>
+internal static class AttentionKernelEmitter
+{
+    public const string HintName = "QuantPS.Kernels.AttentionKernels.g.cs";
+
+    public static string Emit()
+    {
+        var writer = KernelSupportEmitter.StartFile();
+        using (writer.Block("namespace QuantPS.Kernels.Generated"))
+        {
+            writer
+                .Line("/// <summary>ggml's one-chunk attention steps over an F16 cache, as ggml computes them (see AttentionKernelEmitter).</summary>")
+                .Line("public static unsafe class AttentionKernels");
+            using (writer.Braces())
+            {
+                writer.Lines(Scalar);
+                foreach (var width in Width.All)
+                {
+                    writer.Lines(width.Fill(Vector).Replace("$FMA", width == Width.V512 ? "Avx512F.IsSupported" : "Fma.IsSupported"));
+                }
+
+                writer.Lines(Dispatch);
+            }
+        }
+
+        return writer.ToString();
+    }
+
+    private const string Scalar = """
+        /// <summary>Values per step of ggml_vec_dot_f16 (four accumulators of 16 lanes); the rest are added in double.</summary>
+        public const int DotStep = 64;
+
+        /// <summary>x rounded to the nearest F16 value (ties to even, overflow to infinity), as a float: ggml's conversion there and back.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float RoundToHalf(float x) => global::QuantPS.Kernels.FloatConversions.HalfToSingle(global::QuantPS.Kernels.FloatConversions.SingleToHalf(x));
+
+        /// <summary>ggml_vec_dot_f16 over F16 values held as floats, in scalar form: the reference for every width.</summary>
+        public static float KeyDotF16Scalar(long count, float* key, float* query)
+        {
+            long whole = count / DotStep * DotStep;
+            var lanes = stackalloc float[DotStep];
+            new Span<float>(lanes, DotStep).Clear();
+            for (long i = 0; i < whole; i += DotStep)
+            {
+                for (long l = 0; l < DotStep; l++)
+                {
+                    lanes[l] = MathF.FusedMultiplyAdd(key[i + l], query[i + l], lanes[l]);
+                }
+            }
+
+            return KeyDotTail(key, query, whole, count, ReduceLanes(lanes));
+        }
+
+        // The four accumulators' lanes as (0 + 2) + (1 + 3), then those 16 lanes as _mm512_reduce_add_ps adds them.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static double ReduceLanes(float* lanes)
+        {
+            var t0 = (Vector128.Load(lanes) + Vector128.Load(lanes + 32)) + (Vector128.Load(lanes + 16) + Vector128.Load(lanes + 48));
+            var t1 = (Vector128.Load(lanes + 4) + Vector128.Load(lanes + 36)) + (Vector128.Load(lanes + 20) + Vector128.Load(lanes + 52));
+            var t2 = (Vector128.Load(lanes + 8) + Vector128.Load(lanes + 40)) + (Vector128.Load(lanes + 24) + Vector128.Load(lanes + 56));
+            var t3 = (Vector128.Load(lanes + 12) + Vector128.Load(lanes + 44)) + (Vector128.Load(lanes + 28) + Vector128.Load(lanes + 60));
+            var q = (t3 + t1) + (t2 + t0);
+            var p = q + Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
+            return p.GetElement(0) + p.GetElement(1);
+        }
+
+        // ggml_vec_dot_f16's leftovers: each product rounded to float, added in double.
+        private static float KeyDotTail(float* key, float* query, long first, long count, double sum)
+        {
+            for (long i = first; i < count; i++)
+            {
+                sum += key[i] * query[i];
+            }
+
+            return (float)sum;
+        }
+
+        /// <summary>acc = F16(fma(value, factor, acc)) for each of count values, in scalar form: the reference for every width.</summary>
+        public static void MadRoundF16Scalar(long count, float* acc, float* value, float factor) => MadRoundTail(acc, value, factor, 0, count);
+
+        private static void MadRoundTail(float* acc, float* value, float factor, long first, long count)
+        {
+            for (long i = first; i < count; i++)
+            {
+                acc[i] = RoundToHalf(MathF.FusedMultiplyAdd(value[i], factor, acc[i]));
+            }
+        }
+
+        /// <summary>acc = F16(acc x factor) for each of count values, in scalar form: the reference for every width.</summary>
+        public static void ScaleRoundF16Scalar(long count, float* acc, float factor) => ScaleRoundTail(acc, factor, 0, count);
+
+        private static void ScaleRoundTail(float* acc, float factor, long first, long count)
+        {
+            for (long i = first; i < count; i++)
+            {
+                acc[i] = RoundToHalf(acc[i] * factor);
+            }
+        }
+
+        """;
+
+    private const string Vector = """
+        // Each lane rounded to the nearest F16 value, kept as a float: in the normal range 13 mantissa bits dropped to
+        // nearest even (the common case, taken alone when every lane is there); below 2^-14 adding and taking away 0.5
+        // rounds at the F16 step 2^-24; from 65520 infinity; NaN stays NaN.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static $V<float> RoundToHalf($V<float> x)
+        {
+            var bits = x.AsInt32();
+            var abs = bits & $V.Create(0x7FFFFFFF);
+            var normal = (bits + $V.Create(0xFFF) + ($V.ShiftRightLogical(bits, 13) & $V<int>.One)) & $V.Create(~0x1FFF);
+            if ($V.LessThanAll((abs - $V.Create(0x38800000)).AsUInt32(), $V.Create(0x477FF000u - 0x38800000u)))
+            {
+                return normal.AsSingle();
+            }
+
+            var sign = bits & $V.Create(unchecked((int)0x80000000));
+            var tiny = ((abs.AsSingle() + $V.Create(0.5f)) - $V.Create(0.5f)).AsInt32() | sign;
+            var rounded = $V.ConditionalSelect($V.LessThan(abs, $V.Create(0x38800000)), tiny, normal);
+            var overflow = $V.ConditionalSelect($V.GreaterThan(abs, $V.Create(0x7F800000)), bits, sign | $V.Create(0x7F800000));
+            return $V.ConditionalSelect($V.GreaterThanOrEqual(abs, $V.Create(0x477FF000)), overflow, rounded).AsSingle();
+        }
+
+        /// <summary>ggml_vec_dot_f16 over F16 values held as floats, $L lanes at a time; without fused multiply-adds at this width, the scalar form.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static float KeyDotF16$W(long count, float* key, float* query)
+        {
+            if (!($FMA))
+            {
+                return KeyDotF16Scalar(count, key, query);
+            }
+
+            long whole = count / DotStep * DotStep;
+            var lanes = stackalloc float[DotStep];
+            for (long l = 0; l < DotStep; l += $L)
+            {
+                $V<float>.Zero.Store(lanes + l);
+            }
+
+            for (long i = 0; i < whole; i += DotStep)
+            {
+                for (long l = 0; l < DotStep; l += $L)
+                {
+                    Simd.MultiplyAdd($V.Load(key + i + l), $V.Load(query + i + l), $V.Load(lanes + l)).Store(lanes + l);
+                }
+            }
+
+            return KeyDotTail(key, query, whole, count, ReduceLanes(lanes));
+        }
+
+        /// <summary>acc = F16(fma(value, factor, acc)), $L values a step; without fused multiply-adds at this width, the scalar form.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void MadRoundF16$W(long count, float* acc, float* value, float factor)
+        {
+            if (!($FMA))
+            {
+                MadRoundF16Scalar(count, acc, value, factor);
+                return;
+            }
+
+            var f = $V.Create(factor);
+            long i = 0;
+            for (; i + $L <= count; i += $L)
+            {
+                RoundToHalf(Simd.MultiplyAdd($V.Load(value + i), f, $V.Load(acc + i))).Store(acc + i);
+            }
+
+            MadRoundTail(acc, value, factor, i, count);
+        }
+
+        /// <summary>acc = F16(acc x factor), $L values a step.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void ScaleRoundF16$W(long count, float* acc, float factor)
+        {
+            var f = $V.Create(factor);
+            long i = 0;
+            for (; i + $L <= count; i += $L)
+            {
+                RoundToHalf($V.Load(acc + i) * f).Store(acc + i);
+            }
+
+            ScaleRoundTail(acc, factor, i, count);
+        }
+
+        """;
+
+    private const string Dispatch = """
+        private static readonly global::QuantPS.Kernels.KeyDotKernel[] KeyDotByWidth = { KeyDotF16Scalar, KeyDotF16V128, KeyDotF16V256, KeyDotF16V512 };
+        private static readonly global::QuantPS.Kernels.MadRoundKernel[] MadRoundByWidth = { MadRoundF16Scalar, MadRoundF16V128, MadRoundF16V256, MadRoundF16V512 };
+        private static readonly global::QuantPS.Kernels.ScaleRoundKernel[] ScaleRoundByWidth = { ScaleRoundF16Scalar, ScaleRoundF16V128, ScaleRoundF16V256, ScaleRoundF16V512 };
+
+        /// <summary>KeyDotF16 instantiated at <paramref name="width"/>.</summary>
+        public static global::QuantPS.Kernels.KeyDotKernel KeyDotF16At(global::QuantPS.Kernels.VectorWidth width) => KeyDotByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
+
+        /// <summary>MadRoundF16 instantiated at <paramref name="width"/>.</summary>
+        public static global::QuantPS.Kernels.MadRoundKernel MadRoundF16At(global::QuantPS.Kernels.VectorWidth width) => MadRoundByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
+
+        /// <summary>ScaleRoundF16 instantiated at <paramref name="width"/>.</summary>
+        public static global::QuantPS.Kernels.ScaleRoundKernel ScaleRoundF16At(global::QuantPS.Kernels.VectorWidth width) => ScaleRoundByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
+
+        // These run once per cached key and head, on rows of one head: called directly, not through a delegate (whose
+        // static-method thunk cost as much as the work), the switch on a static readonly value folded by the JIT.
+        private static readonly int ActiveIndex = global::QuantPS.Kernels.KernelWidth.Index(global::QuantPS.Kernels.KernelWidth.Active);
+
+        /// <summary>KeyDotF16 at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/>.</summary>
+        public static float KeyDotF16(long count, float* key, float* query) => ActiveIndex switch
+        {
+            3 => KeyDotF16V512(count, key, query),
+            2 => KeyDotF16V256(count, key, query),
+            1 => KeyDotF16V128(count, key, query),
+            _ => KeyDotF16Scalar(count, key, query),
+        };
+
+        /// <summary>MadRoundF16 at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/>.</summary>
+        public static void MadRoundF16(long count, float* acc, float* value, float factor)
+        {
+            switch (ActiveIndex)
+            {
+                case 3: MadRoundF16V512(count, acc, value, factor); break;
+                case 2: MadRoundF16V256(count, acc, value, factor); break;
+                case 1: MadRoundF16V128(count, acc, value, factor); break;
+                default: MadRoundF16Scalar(count, acc, value, factor); break;
+            }
+        }
+
+        /// <summary>ScaleRoundF16 at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/>.</summary>
+        public static void ScaleRoundF16(long count, float* acc, float factor)
+        {
+            switch (ActiveIndex)
+            {
+                case 3: ScaleRoundF16V512(count, acc, factor); break;
+                case 2: ScaleRoundF16V256(count, acc, factor); break;
+                case 1: ScaleRoundF16V128(count, acc, factor); break;
+                default: ScaleRoundF16Scalar(count, acc, factor); break;
+            }
+        }
+        """;
+}
