@@ -362,11 +362,23 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
             }
         }
 
+        var entries = _kernels.DotEntries;
+        var entry = (delegate*<long, byte*, byte*, float>)(_scaled ? entries.Scaled : _prepared ? entries.Prepared : entries.Dot);
         for (; a < actEnd; a++)
         {
             var activation = _activations + a * _activationRowBytes;
             var y = _y + a * n;
             var w = firstRow;
+            if (entry is not null)
+            {
+                for (var row = row0; row < rowEnd; row++, w += weightRowBytes)
+                {
+                    y[row] = entry(k, w, activation);
+                }
+
+                continue;
+            }
+
             for (var row = row0; row < rowEnd; row++, w += weightRowBytes)
             {
                 y[row] = dot(k, w, activation);
