@@ -44,6 +44,19 @@ internal static class AttentionKernelEmitter
         /// <summary>Values per step of ggml_vec_dot_f16 (four accumulators of 16 lanes); the rest are added in double.</summary>
         public const int DotStep = 64;
 
+        /// <summary>
+        /// Asks for the cache lines of <paramref name="bytes"/> bytes from <paramref name="row"/> ahead of their use: the
+        /// one-chunk walk reads one head's short row per cached position, strided by the whole cache row, and waited on
+        /// memory for each (the widening was 1.4 % of 1-thread generation).
+        /// </summary>
+        public static void PrefetchRow(byte* row, long bytes)
+        {
+            for (long offset = 0; offset < bytes; offset += 64)
+            {
+                Simd.Prefetch(row + offset);
+            }
+        }
+
         /// <summary>x rounded to the nearest F16 value (ties to even, overflow to infinity), as a float: ggml's conversion there and back.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static float RoundToHalf(float x) => global::QuantPS.Kernels.FloatConversions.HalfToSingle(global::QuantPS.Kernels.FloatConversions.SingleToHalf(x));

@@ -26,6 +26,7 @@ namespace QuantPS.Inference.Engine;
 internal sealed unsafe partial class Attention : IDisposable
 {
     private const int TileKeys = 64;          // ggml's GGML_FA_TILE_KV
+    private const int RowsAhead = 4;          // cached positions the one-chunk walk asks for ahead of its reads
     private const int TiledMinQueries = 64;   // ggml's GGML_FA_TILE_Q: fewer queries take the vector path
     private const int TiledHeadMultiple = 16; // GGML_F32_EPR of the reference build (AVX-512)
     private const long ParallelMinWork = 1 << 14; // key x head-value products below which sharing costs more than it saves
@@ -320,6 +321,12 @@ internal sealed unsafe partial class Attention : IDisposable
 
         for (var j = FirstKey(position); j <= position; j++)
         {
+            if (j + RowsAhead <= position)
+            {
+                AttentionKernels.PrefetchRow(_cache.Key(_layer, j + RowsAhead) + headOffset, _cache.HeadBytes);
+                AttentionKernels.PrefetchRow(_cache.Value(_layer, j + RowsAhead) + headOffset, _cache.HeadBytes);
+            }
+
             var key = Widen(_cache.Key(_layer, j) + headOffset, scratch.Keys);
             var value = Widen(_cache.Value(_layer, j) + headOffset, scratch.Values);
             for (var g = 0; g < group; g++)
