@@ -96,3 +96,6 @@ public unsafe delegate void MadRoundKernel(long count, float* acc, float* value,
 
 /// <summary><paramref name="acc"/>[i] = round(<paramref name="acc"/>[i] x <paramref name="factor"/>) over <paramref name="count"/> values.</summary>
 public unsafe delegate void ScaleRoundKernel(long count, float* acc, float factor);
+
+/// <summary>A row of <paramref name="count"/> floats mapped value by value into <paramref name="destination"/>.</summary>
+public unsafe delegate void FloatRowKernel(float* source, float* destination, long count);

@@ -127,27 +127,6 @@ internal static class AttentionKernelEmitter
         """;
 
     private const string Vector = """
-        // Each lane rounded to the nearest F16 value, kept as a float: in the normal range 13 mantissa bits dropped to
-        // nearest even (the common case, taken alone when every lane is there); below 2^-14 adding and taking away 0.5
-        // rounds at the F16 step 2^-24; from 65520 infinity; NaN stays NaN.
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static $V<float> RoundToHalf($V<float> x)
-        {
-            var bits = x.AsInt32();
-            var abs = bits & $V.Create(0x7FFFFFFF);
-            var normal = (bits + $V.Create(0xFFF) + ($V.ShiftRightLogical(bits, 13) & $V<int>.One)) & $V.Create(~0x1FFF);
-            if ($V.LessThanAll((abs - $V.Create(0x38800000)).AsUInt32(), $V.Create(0x477FF000u - 0x38800000u)))
-            {
-                return normal.AsSingle();
-            }
-
-            var sign = bits & $V.Create(unchecked((int)0x80000000));
-            var tiny = ((abs.AsSingle() + $V.Create(0.5f)) - $V.Create(0.5f)).AsInt32() | sign;
-            var rounded = $V.ConditionalSelect($V.LessThan(abs, $V.Create(0x38800000)), tiny, normal);
-            var overflow = $V.ConditionalSelect($V.GreaterThan(abs, $V.Create(0x7F800000)), bits, sign | $V.Create(0x7F800000));
-            return $V.ConditionalSelect($V.GreaterThanOrEqual(abs, $V.Create(0x477FF000)), overflow, rounded).AsSingle();
-        }
-
         /// <summary>ggml_vec_dot_f16 over F16 values held as floats, $L lanes at a time; without fused multiply-adds at this width, the scalar form.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static float KeyDotF16$W(long count, float* key, float* query)
@@ -189,7 +168,7 @@ internal static class AttentionKernelEmitter
             long i = 0;
             for (; i + $L <= count; i += $L)
             {
-                RoundToHalf(Simd.MultiplyAdd($V.Load(value + i), f, $V.Load(acc + i))).Store(acc + i);
+                Simd.RoundToHalf(Simd.MultiplyAdd($V.Load(value + i), f, $V.Load(acc + i))).Store(acc + i);
             }
 
             MadRoundTail(acc, value, factor, i, count);
@@ -203,7 +182,7 @@ internal static class AttentionKernelEmitter
             long i = 0;
             for (; i + $L <= count; i += $L)
             {
-                RoundToHalf($V.Load(acc + i) * f).Store(acc + i);
+                Simd.RoundToHalf($V.Load(acc + i) * f).Store(acc + i);
             }
 
             ScaleRoundTail(acc, factor, i, count);

@@ -65,6 +65,14 @@ internal sealed class ElementKernelEmitter : KernelFamily
             }
 
             KernelClassEmitter.Dispatch(writer, "DequantizeRowKernel", "DecodeScaled", "DecodeScaledRow");
+
+            writer.Lines(RoundScaledScalar);
+            foreach (var width in Width.All)
+            {
+                writer.Lines(width.Fill(RoundScaled));
+            }
+
+            KernelClassEmitter.Dispatch(writer, "FloatRowKernel", "RoundScaled", "RoundScaledRow");
         }
     }
 
@@ -361,6 +369,41 @@ internal sealed class ElementKernelEmitter : KernelFamily
             if (special)
             {
                 DecodeScaledRowScalar(source, destination, count);
+            }
+        }
+
+        """;
+
+    // The activation side of DotScaled and DecodeScaled: each value rounded to F16 as ggml's from_float rounds it,
+    // then carrying 2^112, in one pass over the row (it was a row of halves written, widened back, then scaled).
+    private const string RoundScaledScalar = """
+        /// <summary>Scalar RoundScaled: each value rounded to F16 (ggml's conversion there and back), times <see cref="ScaledActivation"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void RoundScaledRowScalar(float* source, float* destination, long count)
+        {
+            for (long i = 0; i < count; i++)
+            {
+                destination[i] = global::QuantPS.Kernels.FloatConversions.HalfToSingle(global::QuantPS.Kernels.FloatConversions.SingleToHalf(source[i])) * ScaledActivation;
+            }
+        }
+
+        """;
+
+    private const string RoundScaled = """
+        /// <summary>Each value rounded to F16 and times <see cref="ScaledActivation"/>, $L per step: RoundScaledRowScalar's bits.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void RoundScaledRow$W(float* source, float* destination, long count)
+        {
+            var factor = $V.Create(ScaledActivation);
+            long i = 0;
+            for (; i + $L <= count; i += $L)
+            {
+                (Simd.RoundToHalf($V.Load(source + i)) * factor).Store(destination + i);
+            }
+
+            for (; i < count; i++)
+            {
+                destination[i] = global::QuantPS.Kernels.FloatConversions.HalfToSingle(global::QuantPS.Kernels.FloatConversions.SingleToHalf(source[i])) * ScaledActivation;
             }
         }
 

@@ -309,6 +309,29 @@ internal static partial class KernelSupportEmitter
             return (scaled | special | ($V.ShiftLeft(bits, 16) & $V.Create(0x80000000u))).AsSingle();
         }
 
+        /// <summary>
+        /// Each lane rounded to the nearest F16 value, kept as a float (FloatConversions' conversion there and back): in
+        /// the normal range 13 mantissa bits dropped to nearest even (the common case, taken alone when every lane is
+        /// there); below 2^-14 adding and taking away 0.5 rounds at the F16 step 2^-24; from 65520 infinity; NaN stays NaN.
+        /// </summary>
+        [MethodImpl(Inline)]
+        public static $V<float> RoundToHalf($V<float> x)
+        {
+            var bits = x.AsInt32();
+            var abs = bits & $V.Create(0x7FFFFFFF);
+            var normal = (bits + $V.Create(0xFFF) + ($V.ShiftRightLogical(bits, 13) & $V<int>.One)) & $V.Create(~0x1FFF);
+            if ($V.LessThanAll((abs - $V.Create(0x38800000)).AsUInt32(), $V.Create(0x477FF000u - 0x38800000u)))
+            {
+                return normal.AsSingle();
+            }
+
+            var sign = bits & $V.Create(unchecked((int)0x80000000));
+            var tiny = ((abs.AsSingle() + $V.Create(0.5f)) - $V.Create(0.5f)).AsInt32() | sign;
+            var rounded = $V.ConditionalSelect($V.LessThan(abs, $V.Create(0x38800000)), tiny, normal);
+            var overflow = $V.ConditionalSelect($V.GreaterThan(abs, $V.Create(0x7F800000)), bits, sign | $V.Create(0x7F800000));
+            return $V.ConditionalSelect($V.GreaterThanOrEqual(abs, $V.Create(0x477FF000)), overflow, rounded).AsSingle();
+        }
+
         /// <summary>Float to F16 bits in each lane, as <see cref="FloatConversions.SingleToHalf"/>.</summary>
         [MethodImpl(Inline)]
         public static $V<uint> SingleToHalfBits($V<float> value)

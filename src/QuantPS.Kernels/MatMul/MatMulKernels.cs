@@ -19,6 +19,7 @@ internal sealed class MatMulKernels
         {
             ScaledDot = Generated.F16Kernels.DotScaled;
             ScaledTileDecode = Generated.F16Kernels.DecodeScaled;
+            ScaledRound = Generated.F16Kernels.RoundScaled;
         }
 
         if (weight.DotPrepared is { } prepared && weight.PrepareActivation is { } prepare && weight.PreparedActivationBytes is { } bytes && quantize is not null)
@@ -127,6 +128,12 @@ internal sealed class MatMulKernels
     /// exact conversions give, decoded in about a third of the time (17 -> 6 % of F16 prompt-processing samples).
     /// </summary>
     public DequantizeRowKernel? ScaledTileDecode { get; }
+
+    /// <summary>
+    /// F16 only (null elsewhere): an activation row rounded to F16 and multiplied by <see cref="ScaledActivation"/> in
+    /// one pass, the rows <see cref="ScaledDot"/> and <see cref="ScaledTileDecode"/>'s tiles take.
+    /// </summary>
+    public FloatRowKernel? ScaledRound { get; }
 
     /// <summary>The matrix-vector dot over a prepared activation row (Q4_0, Q8_0); null for most types.</summary>
     public DotKernel? PreparedDot { get; }

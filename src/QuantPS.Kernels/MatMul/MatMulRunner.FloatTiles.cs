@@ -1,5 +1,3 @@
-using System.Numerics;
-using System.Runtime.CompilerServices;
 using QuantPS.Kernels.Generated;
 
 namespace QuantPS.Kernels.MatMul;
@@ -99,7 +97,11 @@ internal sealed unsafe partial class MatMulRunner
         {
             var source = _x + (row * k);
             var destination = _floatActivations + (row * k);
-            if (quantize is null)
+            if (_kernels.ScaledRound is { } roundScaled)
+            {
+                roundScaled(source, destination, k); // F16, carrying MatMulKernels.ScaledActivation for ScaledTileDecode
+            }
+            else if (quantize is null)
             {
                 Buffer.MemoryCopy(source, destination, k * sizeof(float), k * sizeof(float));
             }
@@ -108,29 +110,6 @@ internal sealed unsafe partial class MatMulRunner
                 quantize(source, rounded, k);
                 widen(rounded, destination, k);
             }
-
-            if (_kernels.ScaledTileDecode is not null)
-            {
-                Scale(destination, k, MatMulKernels.ScaledActivation);
-            }
-        }
-    }
-
-    // x *= factor, a power of two that keeps every value finite and exact (MatMulKernels.ScaledActivation).
-    private static void Scale(float* x, long count, float factor)
-    {
-        long i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            for (; i + Vector<float>.Count <= count; i += Vector<float>.Count)
-            {
-                Unsafe.WriteUnaligned(x + i, Unsafe.ReadUnaligned<Vector<float>>(x + i) * factor);
-            }
-        }
-
-        for (; i < count; i++)
-        {
-            x[i] *= factor;
         }
     }
 
@@ -208,35 +187,25 @@ internal sealed unsafe partial class MatMulRunner
     }
 
     // Matrix-vector products over F16 weights: activations as F16-rounded floats times MatMulKernels.ScaledActivation
-    // (m rows of k floats), then one row of F16 the rounding goes through.
+    // (m rows of k floats).
     private bool _scaled;
 
-    private static long ScaledScratchBytes(MatMulKernels kernels, long k, long m) =>
-        checked((m * k * sizeof(float)) + kernels.Activation.RowSizeBytes(k));
+    private static long ScaledScratchBytes(long k, long m) => checked(m * k * sizeof(float));
 
     /// <summary>Grows the scratch so a scaled matrix-vector product of <paramref name="m"/> rows needs no allocation.</summary>
     internal void EnsureScaledScratch(MatMulKernels kernels, long k, long m)
     {
         if (kernels.ScaledDot is not null)
         {
-            EnsureScratch(ScaledScratchBytes(kernels, k, Math.Min(m, VectorMaxActs)));
+            EnsureScratch(ScaledScratchBytes(k, Math.Min(m, VectorMaxActs)));
         }
     }
 
     private void PrepareScaledRows(long first, long end)
     {
-        var k = _k;
-        var rounded = _scratch + (_m * k * sizeof(float));
-        var scale = MatMulKernels.ScaledActivation;
         for (var row = first; row < end; row++)
         {
-            var destination = (float*)(_activations + (row * _activationRowBytes));
-            _kernels.Quantize!(_x + (row * k), rounded, k);
-            _kernels.Activation.Dequantize!(rounded, destination, k);
-            for (long i = 0; i < k; i++)
-            {
-                destination[i] *= scale;
-            }
+            _kernels.ScaledRound!(_x + (row * _k), (float*)(_activations + (row * _activationRowBytes)), _k);
         }
     }
 

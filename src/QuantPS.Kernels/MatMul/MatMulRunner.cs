@@ -160,7 +160,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         if (_scaled)
         {
             _activationRowBytes = k * sizeof(float);
-            EnsureScratch(ScaledScratchBytes(kernels, k, m));
+            EnsureScratch(ScaledScratchBytes(k, m));
             _activations = _scratch;
         }
         else if (_prepared)
