@@ -316,9 +316,13 @@ public sealed partial class KernelEmitterTests
         // Its Dot4 decodes each super-block once for the four activation rows.
         Assert.Contains("public static void Dot4V512(long count, byte* weights, byte* activations, long activationStride, float* results)", iq4xs);
         Assert.DoesNotContain("results[r] = DotV512(count, weights, activations + r * activationStride);", iq4xs);
-        // Its 512-bit dots run the 256-bit loop, for vpsignb (AVX-512 has none).
-        Assert.Contains("whole super-blocks, 256-bit vectors (the 512-bit member runs the 256-bit loop)", iq4xs);
-        Assert.DoesNotContain("Vector512.Create(0x8000800080008000UL", iq4xs);
+        // Its 512-bit dots take two sub-blocks per vector: magnitudes from the sorted codebook, the sign from the index
+        // (below 8 is negative) as a masked negation of the activations, the int32 sums folded to the 256-bit lanes.
+        Assert.Contains("private static readonly Vector128<sbyte> CodebookMagnitudes = Vector128.Create((sbyte)127, (sbyte)104,", iq4xs);
+        Assert.Contains("var i0 = Simd.SplitNibblePairs(Vector256.Load(blk + 8));", iq4xs);
+        Assert.Contains("var p0 = Simd.DotScaled(w0, Simd.NegateWhere(y0, Vector512.LessThan(i0, Vector512.Create((byte)8))), sc0);", iq4xs);
+        Assert.Contains("var isum8 = isum.GetLower() + isum.GetUpper();", iq4xs);
+        Assert.DoesNotContain("(the 512-bit member runs the 256-bit loop)", iq4xs);
     }
 
     [Fact]

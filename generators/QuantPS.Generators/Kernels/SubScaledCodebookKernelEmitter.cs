@@ -9,7 +9,8 @@ namespace QuantPS.Generators.Kernels;
 /// codebook (IQ4_XS): <c>x = d * s[j] * codebook[q]</c>, the nibbles in SplitHalves32 order. A sub-block's 16 bytes
 /// split into low and high nibbles and look up the codebook (pshufb); the dot product with Q8_K multiplies the int8
 /// codebook values with the int8 activations in int32 per sub-block, times the sub-scale, summed per super-block,
-/// then <c>d * d8</c> in float, as ggml's does.
+/// then <c>d * d8</c> in float, as ggml's does. At 512 bits (sorted codebooks, see SignedByIndex) a vector holds two
+/// sub-blocks and the products' signs come from the indices; the results equal the 256-bit loop's bit for bit.
 /// </summary>
 internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
 {
@@ -109,6 +110,13 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
     private static string ScaleIndex(Width width, int j) =>
         $"{width.Vec}.Create(0x{0x8000 | j:X4}{0x8000 | j:X4}{0x8000 | j:X4}{0x8000 | j:X4}UL).AsByte()";
 
+    /// <summary>As <see cref="ScaleIndex"/> at 512 bits for sub-blocks j (low 256 bits) and j + 1 (high), one constant.</summary>
+    private static string PairScaleIndex(int j)
+    {
+        string Lane(int index) => $"0x{0x8000 | index:X4}{0x8000 | index:X4}{0x8000 | index:X4}{0x8000 | index:X4}UL";
+        return $"Vector512.Create({string.Join(", ", Enumerable.Repeat(Lane(j), 4).Concat(Enumerable.Repeat(Lane(j + 1), 4)))}).AsByte()";
+    }
+
     public override bool EmitsDotRows => true;
 
     protected override void EmitHelpers(SourceWriter writer, KernelModel model)
@@ -117,7 +125,25 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         {
             EmitSubScaleBytes(writer, model.Layout.Find(FieldKind.SubScales)!);
         }
+
+        if (model.HasDot && SignedByIndex(model))
+        {
+            writer
+                .Line($"// |codebook| for the 512-bit dots; entries below {Width.Text(Negatives(model))} are the negative ones (the codebook is sorted).")
+                .Line("private static readonly Vector128<sbyte> CodebookMagnitudes = Vector128.Create(" + string.Join(", ", model.Codebook.Select(value => "(sbyte)" + Width.Text(System.Math.Abs(value)))) + ");")
+                .Line();
+        }
     }
+
+    // The 512-bit dots take each value's sign from its index rather than from the looked-up value: with the codebook
+    // sorted, index < Negatives means negative, one unsigned compare whose mask negates the activation in the same
+    // (masked) subtract, against the magnitudes from a second table. That needs 16 sorted entries, none zero (a
+    // zero would be a product vpsignb zeroes) and none -128, and IQ4_XS's packed scales.
+    private static bool SignedByIndex(KernelModel model) =>
+        model.Codebook.Count == 16 && model.Codebook.Zip(model.Codebook.Skip(1), (a, b) => a < b).All(sorted => sorted)
+        && model.Codebook.All(value => value is not 0 and > -128 and < 128) && PacksHighLow(model.Layout.Find(FieldKind.SubScales)!);
+
+    private static int Negatives(KernelModel model) => model.Codebook.Count(value => value < 0);
 
     protected override void EmitDotScalar(SourceWriter writer, KernelModel model)
     {
@@ -145,18 +171,22 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
     }
 
     /// <summary>
-    /// The dot products' loop width for <paramref name="member"/>: the 512-bit members run the 256-bit loop, whose
-    /// signed int8 products take <c>vpsignb</c> (AVX-512 has none, and its abs/negate/blend stand-in cost more): from
-    /// L2 / streamed on one thread, 12.5 / 10.8 GB/s against 10.6 / 10.0 for the 512-bit loop (Zen 4).
+    /// The dot products' loop width for <paramref name="member"/>: a 512-bit member whose codebook cannot take its signs
+    /// from the index runs the 256-bit loop, whose signed int8 products take <c>vpsignb</c> (AVX-512 has none, and an
+    /// abs/negate/blend stand-in cost more: from L2 / streamed on one thread, 12.5 / 10.8 GB/s against 10.6 / 10.0).
     /// </summary>
-    private static Width DotLoop(Width member) => member == Width.V512 ? Width.V256 : member;
+    private static Width DotLoop(KernelModel model, Width member) => member == Width.V512 && !SignedByIndex(model) ? Width.V256 : member;
+
+    // The 512-bit loop keeps its float accumulators at 256 bits: its int32 sums fold into the 256-bit loop's lanes
+    // (the same integers), so the results equal the 256-bit loop's bit for bit.
+    private static Width Accumulators(Width loop) => loop == Width.V512 ? Width.V256 : loop;
 
     protected override void EmitDot(SourceWriter writer, KernelModel model, Width member)
     {
         var activation = model.Activation!;
-        var width = DotLoop(member);
+        var width = DotLoop(model, member);
         var summary = $"Dot product with {activation.Name}, whole super-blocks, {width.Bits}-bit vectors{(member != width ? $" (the {member.Bits}-bit member runs the {width.Bits}-bit loop)" : "")}: int32 sums per sub-block times its scale, then float.";
-        DotRow(writer, member, width, model.Layout.TypeSize, summary, activation.TypeSize, () =>
+        DotRow(writer, member, Accumulators(width), model.Layout.TypeSize, summary, activation.TypeSize, () =>
         {
             var decoded = EmitDecodedBlock(writer, model, width);
             EmitBlockProducts(writer, model, width, decoded, "act", "acc");
@@ -170,7 +200,8 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
     protected override void EmitDotRows(SourceWriter writer, KernelModel model, Width member)
     {
         var activation = model.Activation!;
-        var width = DotLoop(member);
+        var width = DotLoop(model, member);
+        var sums = Accumulators(width);
         writer
             .Line($"/// <summary>Dot{member.Suffix} against four activation rows, each super-block decoded once.</summary>")
             .Line(Hot)
@@ -180,7 +211,7 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
             writer.Line("long blocks = count / BlockSize;").Line("byte* blk = weights;");
             for (var r = 0; r < 4; r++)
             {
-                writer.Line($"var acc{r} = {width.Vec}<float>.Zero;").Line($"byte* act{r} = activations + {Width.Text(r)} * activationStride;");
+                writer.Line($"var acc{r} = {sums.Vec}<float>.Zero;").Line($"byte* act{r} = activations + {Width.Text(r)} * activationStride;");
             }
 
             var step = Width.Text(activation.TypeSize);
@@ -199,7 +230,7 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
 
             for (var r = 0; r < 4; r++)
             {
-                writer.Line($"results[{Width.Text(r)}] = {width.Vec}.Sum(acc{r});");
+                writer.Line($"results[{Width.Text(r)}] = {sums.Vec}.Sum(acc{r});");
             }
         }
 
@@ -215,6 +246,23 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         var sub = model.Layout.Find(FieldKind.SubScales)!;
         var vectors = model.Layout.BlockSize / width.Bytes;
         var scales = ReferenceEmitter.Address("blk", sub.Offset);
+        if (width == Width.V512)
+        {
+            // Two sub-blocks per vector: their 32 packed bytes as 64 indices in value order, the magnitudes looked up,
+            // the scales of the first in the low 256 bits and of the second in the high.
+            var quants = model.Layout.Find(FieldKind.Quants)!;
+            writer.Line($"var st = Vector512.Create(SubScaleBytes({scales})).AsSByte();");
+            for (var v = 0; v < vectors; v++)
+            {
+                writer
+                    .Line($"var i{v} = Simd.SplitNibblePairs(Vector256.Load({ReferenceEmitter.Address("blk", quants.Offset + (32 * v))}));")
+                    .Line($"var w{v} = Simd.Lookup16(Simd.BroadcastV512(CodebookMagnitudes), i{v}).AsByte();")
+                    .Line($"var sc{v} = Simd.Lookup16(st, {PairScaleIndex(2 * v)}).AsInt16() - Vector512.Create((short){Width.Text(-sub.ValueOffset)});");
+            }
+
+            return vectors;
+        }
+
         var packed = PacksHighLow(sub);
         if (packed)
         {
@@ -255,12 +303,21 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         var products = new List<string>();
         for (var v = 0; v < vectors; v++)
         {
-            writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address(act, aq + (v * width.Bytes))}));")
-                .Line($"var p{v} = Simd.DotI8Scaled(w{v}, y{v}, sc{v});");
+            writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address(act, aq + (v * width.Bytes))}));");
+            writer.Line(width == Width.V512
+                ? $"var p{v} = Simd.DotScaled(w{v}, Simd.NegateWhere(y{v}, Vector512.LessThan(i{v}, Vector512.Create((byte){Width.Text(Negatives(model))}))), sc{v});"
+                : $"var p{v} = Simd.DotI8Scaled(w{v}, y{v}, sc{v});");
             products.Add("p" + Width.Text(v));
         }
 
         writer.Line($"var isum = {TreeSum(products)};");
+        if (width == Width.V512)
+        {
+            writer.Line("var isum8 = isum.GetLower() + isum.GetUpper();");
+            writer.Line($"{acc} = Simd.MultiplyAdd(Vector256.ConvertToSingle(isum8), Vector256.Create({ReferenceEmitter.ScaleExpr(model, "blk")} * {d8}), {acc});");
+            return;
+        }
+
         writer.Line($"{acc} = Simd.MultiplyAdd({width.Vec}.ConvertToSingle(isum), {width.Vec}.Create({ReferenceEmitter.ScaleExpr(model, "blk")} * {d8}), {acc});");
     }
 }

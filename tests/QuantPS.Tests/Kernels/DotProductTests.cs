@@ -137,6 +137,33 @@ public sealed class DotProductTests
         }
     }
 
+    [Fact]
+    public void IQ4_XS_512_bit_loop_equals_its_256_bit_loop_bit_for_bit()
+    {
+        // The 512-bit loop takes a value's sign from its codebook index and negates the activation under a mask; its
+        // int32 sums fold into the 256-bit loop's lanes. The golden rows, against the golden activations and against
+        // activations full of Q8_K's extremes, -127 and 127 (the largest pair sums maddubs must hold).
+        var info = GgmlTypeTraits.Get(GgmlType.IQ4_XS);
+        var rows = KernelGolden.Bytes($"{info.GgmlName}/q.bin");
+        var golden = KernelGolden.Bytes($"{info.GgmlName}/act_q.bin");
+        var extreme = (byte[])golden.Clone();
+        for (var b = 0; b < golden.Length / 292; b++)
+        {
+            for (var i = 0; i < 256; i++)
+            {
+                extreme[(b * 292) + 4 + i] = (byte)(i % 3 == 0 ? 0x81 : i % 3 == 1 ? 0x7F : golden[(b * 292) + 4 + i]);
+            }
+        }
+
+        foreach (var act in new[] { golden, extreme })
+        {
+            var count = act.Length / 292 * 256;
+            var wide = KernelGolden.Dot(GgmlKernelCatalog.Dot(GgmlType.IQ4_XS, VectorWidth.V512)!, rows, act, count);
+            var narrow = KernelGolden.Dot(GgmlKernelCatalog.Dot(GgmlType.IQ4_XS, VectorWidth.V256)!, rows, act, count);
+            Assert.Equal(BitConverter.SingleToInt32Bits(narrow), BitConverter.SingleToInt32Bits(wide));
+        }
+    }
+
     private static (double Exact, double Magnitude) Float64Dot(float[] w, float[] a)
     {
         double exact = 0, magnitude = 0;
