@@ -319,8 +319,9 @@ public sealed partial class KernelEmitterTests
         // Its 512-bit dots take two sub-blocks per vector: magnitudes from the sorted codebook, the sign from the index
         // (below 8 is negative) as a masked negation of the activations, the int32 sums folded to the 256-bit lanes.
         Assert.Contains("private static readonly Vector128<sbyte> CodebookMagnitudes = Vector128.Create((sbyte)127, (sbyte)104,", iq4xs);
-        Assert.Contains("var i0 = Simd.SplitNibblePairs(Vector256.Load(blk + 8));", iq4xs);
-        Assert.Contains("var p0 = Simd.DotScaled(w0, Simd.NegateWhere(y0, Vector512.LessThan(i0, Vector512.Create((byte)8))), sc0);", iq4xs);
+        Assert.Contains("var i0 = nibbles.Split(Vector256.Load(blk + 8));", iq4xs);
+        Assert.Contains("var negatives = Vector512.Create((byte)8);", iq4xs);
+        Assert.Contains("var p0 = Simd.DotScaled(w0, Simd.NegateWhere(y0, Vector512.LessThan(i0, negatives)), sc0);", iq4xs);
         Assert.Contains("var isum8 = isum.GetLower() + isum.GetUpper();", iq4xs);
         Assert.DoesNotContain("(the 512-bit member runs the 256-bit loop)", iq4xs);
     }

@@ -310,25 +310,45 @@ internal static partial class KernelSupportEmitter
 
         /// <summary>
         /// Two SplitHalves32 sub-blocks' 32 packed bytes as 64 nibble values in value order: the low nibbles of bytes
-        /// 0-15, their high nibbles, then the same of bytes 16-31.
+        /// 0-15, their high nibbles, then the same of bytes 16-31. Its constants live in a value a loop creates once
+        /// (the JIT reloads constant vectors at every use inside a loop, but keeps locals in registers).
         /// </summary>
-        [MethodImpl(Inline)]
-        public static Vector512<byte> SplitNibblePairs(Vector256<byte> packed)
+        public readonly struct NibblePairs
         {
-            if (Avx512BW.IsSupported)
+            private readonly Vector512<ulong> _spread;
+            private readonly Vector512<ushort> _shifts;
+            private readonly Vector512<byte> _mask;
+
+            private NibblePairs(Vector512<ulong> spread, Vector512<ushort> shifts, Vector512<byte> mask)
             {
-                // Each 128-bit half twice (vpermq), then the copies shifted by 0 and 4 (vpsrlvw) and masked.
-                var twice = Avx512F.PermuteVar8x64(packed.AsUInt64().ToVector512Unsafe(), Vector512.Create(0UL, 1, 0, 1, 2, 3, 2, 3));
-                var shifts = Vector512.Create(0UL, 0, 0x0004000400040004UL, 0x0004000400040004UL, 0, 0, 0x0004000400040004UL, 0x0004000400040004UL).AsUInt16();
-                return Avx512BW.ShiftRightLogicalVariable(twice.AsUInt16(), shifts).AsByte() & Vector512.Create((byte)0x0F);
+                _spread = spread;
+                _shifts = shifts;
+                _mask = mask;
             }
 
-            var low = packed.GetLower();
-            var high = packed.GetUpper();
-            var mask = Vector128.Create((byte)0x0F);
-            return Join(
-                Join(low & mask, Vector128.ShiftRightLogical(low.AsUInt16(), 4).AsByte() & mask),
-                Join(high & mask, Vector128.ShiftRightLogical(high.AsUInt16(), 4).AsByte() & mask));
+            [MethodImpl(Inline)]
+            public static NibblePairs Create() => new(
+                Vector512.Create(0UL, 1, 0, 1, 2, 3, 2, 3),
+                Vector512.Create(0UL, 0, 0x0004000400040004UL, 0x0004000400040004UL, 0, 0, 0x0004000400040004UL, 0x0004000400040004UL).AsUInt16(),
+                Vector512.Create((byte)0x0F));
+
+            [MethodImpl(Inline)]
+            public Vector512<byte> Split(Vector256<byte> packed)
+            {
+                if (Avx512BW.IsSupported)
+                {
+                    // Each 128-bit half twice (vpermq), then the copies shifted by 0 and 4 (vpsrlvw) and masked.
+                    var twice = Avx512F.PermuteVar8x64(packed.AsUInt64().ToVector512Unsafe(), _spread);
+                    return Avx512BW.ShiftRightLogicalVariable(twice.AsUInt16(), _shifts).AsByte() & _mask;
+                }
+
+                var low = packed.GetLower();
+                var high = packed.GetUpper();
+                var mask = Vector128.Create((byte)0x0F);
+                return Join(
+                    Join(low & mask, Vector128.ShiftRightLogical(low.AsUInt16(), 4).AsByte() & mask),
+                    Join(high & mask, Vector128.ShiftRightLogical(high.AsUInt16(), 4).AsByte() & mask));
+            }
         }
 
         /// <summary>y with the lanes under <paramref name="mask"/> negated (for activations in -127..127); one masked subtract with AVX-512.</summary>

@@ -110,6 +110,30 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
     private static string ScaleIndex(Width width, int j) =>
         $"{width.Vec}.Create(0x{0x8000 | j:X4}{0x8000 | j:X4}{0x8000 | j:X4}{0x8000 | j:X4}UL).AsByte()";
 
+    /// <summary>The 512-bit loop's constants, declared before it so they stay in registers.</summary>
+    private static string[] LoopSetup(KernelModel model, Width width)
+    {
+        if (width != Width.V512)
+        {
+            return System.Array.Empty<string>();
+        }
+
+        var sub = model.Layout.Find(FieldKind.SubScales)!;
+        var lines = new List<string>
+        {
+            "var nibbles = Simd.NibblePairs.Create();",
+            "var magnitudes = Simd.BroadcastV512(CodebookMagnitudes);",
+            $"var negatives = Vector512.Create((byte){Width.Text(Negatives(model))});",
+            $"var scaleOffset = Vector512.Create((short){Width.Text(-sub.ValueOffset)});",
+        };
+        for (var v = 0; v < model.Layout.BlockSize / width.Bytes; v++)
+        {
+            lines.Add($"var pairScales{v} = {PairScaleIndex(2 * v)};");
+        }
+
+        return lines.ToArray();
+    }
+
     /// <summary>As <see cref="ScaleIndex"/> at 512 bits for sub-blocks j (low 256 bits) and j + 1 (high), one constant.</summary>
     private static string PairScaleIndex(int j)
     {
@@ -190,7 +214,7 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         {
             var decoded = EmitDecodedBlock(writer, model, width);
             EmitBlockProducts(writer, model, width, decoded, "act", "acc");
-        });
+        }, LoopSetup(model, width));
     }
 
     /// <summary>
@@ -212,6 +236,11 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
             for (var r = 0; r < 4; r++)
             {
                 writer.Line($"var acc{r} = {sums.Vec}<float>.Zero;").Line($"byte* act{r} = activations + {Width.Text(r)} * activationStride;");
+            }
+
+            foreach (var line in LoopSetup(model, width))
+            {
+                writer.Line(line);
             }
 
             var step = Width.Text(activation.TypeSize);
@@ -255,9 +284,9 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
             for (var v = 0; v < vectors; v++)
             {
                 writer
-                    .Line($"var i{v} = Simd.SplitNibblePairs(Vector256.Load({ReferenceEmitter.Address("blk", quants.Offset + (32 * v))}));")
-                    .Line($"var w{v} = Simd.Lookup16(Simd.BroadcastV512(CodebookMagnitudes), i{v}).AsByte();")
-                    .Line($"var sc{v} = Simd.Lookup16(st, {PairScaleIndex(2 * v)}).AsInt16() - Vector512.Create((short){Width.Text(-sub.ValueOffset)});");
+                    .Line($"var i{v} = nibbles.Split(Vector256.Load({ReferenceEmitter.Address("blk", quants.Offset + (32 * v))}));")
+                    .Line($"var w{v} = Simd.Lookup16(magnitudes, i{v}).AsByte();")
+                    .Line($"var sc{v} = Simd.Lookup16(st, pairScales{v}).AsInt16() - scaleOffset;");
             }
 
             return vectors;
@@ -305,7 +334,7 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
         {
             writer.Line($"var y{v} = {width.Vec}.Load((sbyte*)({ReferenceEmitter.Address(act, aq + (v * width.Bytes))}));");
             writer.Line(width == Width.V512
-                ? $"var p{v} = Simd.DotScaled(w{v}, Simd.NegateWhere(y{v}, Vector512.LessThan(i{v}, Vector512.Create((byte){Width.Text(Negatives(model))}))), sc{v});"
+                ? $"var p{v} = Simd.DotScaled(w{v}, Simd.NegateWhere(y{v}, Vector512.LessThan(i{v}, negatives)), sc{v});"
                 : $"var p{v} = Simd.DotI8Scaled(w{v}, y{v}, sc{v});");
             products.Add("p" + Width.Text(v));
         }
