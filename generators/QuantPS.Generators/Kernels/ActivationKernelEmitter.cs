@@ -59,7 +59,7 @@ internal static class ActivationKernelEmitter
                 writer.Lines(Scalar);
                 foreach (var width in Width.All)
                 {
-                    writer.Lines(width.Fill(Vector).Replace("$FMA", width == Width.V512 ? "Avx512F.IsSupported" : "Fma.IsSupported"));
+                    writer.Lines(width.Fill(Vector));
                 }
 
                 writer.Lines(Dispatch);

@@ -31,11 +31,15 @@ internal sealed class Width
 
     public int Floats => Bits / 32;
 
+    /// <summary>The check that this width's float multiply-adds are fused in hardware ($FMA in a template).</summary>
+    public string FmaSupported => Bits == 512 ? "Avx512F.IsSupported" : "Fma.IsSupported";
+
     public string Fill(string template) => template
         .Replace("$V", Vec)
         .Replace("$W", Suffix)
         .Replace("$H", HalfVec)
-        .Replace("$L", Text(Floats));
+        .Replace("$L", Text(Floats))
+        .Replace("$FMA", FmaSupported);
 
     public static string Text(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -2,8 +2,8 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using QuantPS.Kernels;
-using QuantPS.Kernels.MatMul;
 using QuantPS.Kernels.Generated;
+using QuantPS.Kernels.MatMul;
 
 namespace QuantPS.Inference.Engine;
 
