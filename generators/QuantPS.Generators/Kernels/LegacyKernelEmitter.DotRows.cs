@@ -10,6 +10,25 @@ internal sealed partial class LegacyKernelEmitter
     private const int Rows = 4;
 
     /// <summary>
+    /// Whether the <paramref name="width"/> dots run the 256-bit loop: the codebook types' 512-bit loop, four chunks
+    /// a step through two 256-bit lookups joined, lost to the 256-bit one (1 thread, L2 / streamed: IQ4_NL 9.3 / 9.0
+    /// against 10.3 / 9.9 GB/s, MXFP4 8.0 / 6.8 against 8.4 / 7.9).
+    /// </summary>
+    private static bool Runs256BitLoop(KernelModel model, Width width) => width == Width.V512 && model.Scheme == "Codebook";
+
+    // Dot and Dot4 of <paramref name="member"/> as calls of the <paramref name="loop"/> ones (same results).
+    private static void EmitForwardingDots(SourceWriter writer, KernelModel model, Width loop, Width member)
+    {
+        writer
+            .Line($"/// <summary>Dot product with {model.Activation!.Name}: the {loop.Bits}-bit loop (see LegacyKernelEmitter.Runs256BitLoop).</summary>")
+            .Line($"public static float Dot{member.Suffix}(long count, byte* weights, byte* activations) => Dot{loop.Suffix}(count, weights, activations);")
+            .Line()
+            .Line($"/// <summary>Four activation rows: the {loop.Bits}-bit Dot4.</summary>")
+            .Line($"public static void Dot4{member.Suffix}(long count, byte* weights, byte* activations, long activationStride, float* results) => Dot4{loop.Suffix}(count, weights, activations, activationStride, results);")
+            .Line();
+    }
+
+    /// <summary>
     /// <see cref="EmitDot"/> against four activation rows: each step's weights are decoded once and multiplied with
     /// every row (its block scales read once), each row with its own accumulators and the single-row loop's exact sequence of operations (so each
     /// result equals Dot's bit for bit). A row's statements sit in their own braces so they reuse Dot's local names.

@@ -88,13 +88,22 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             EmitDotScalar(writer, model);
             foreach (var width in Width.All)
             {
+                if (Runs256BitLoop(model, width))
+                {
+                    EmitForwardingDots(writer, model, Width.V256, width);
+                    continue;
+                }
+
                 EmitDot(writer, model, plan, width);
             }
 
             EmitDotRowsByRow(writer, "Scalar");
             foreach (var width in Width.All)
             {
-                EmitDotRows(writer, model, plan, width);
+                if (!Runs256BitLoop(model, width))
+                {
+                    EmitDotRows(writer, model, plan, width);
+                }
             }
         }
 
