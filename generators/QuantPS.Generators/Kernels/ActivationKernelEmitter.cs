@@ -3,8 +3,8 @@ using System.Globalization;
 namespace QuantPS.Generators.Kernels;
 
 /// <summary>
-/// ActivationKernels: the feed-forward's gated activations, and attention's softmax step, at every width. SwiGLU is ggml_vec_swiglu_f32 as an
-/// AVX-512 build of ggml runs it (the reference builds are such builds): whole groups of 16 values through
+/// ActivationKernels: the feed-forward's gated activations, and attention's softmax step, at every width. SwiGLU is
+/// ggml_vec_swiglu_f32 as an AVX-512 build of ggml runs it (the reference builds are such builds): whole groups of 16 values through
 /// ggml_v_silu, whose exp is ggml_v_expf (a degree-5 polynomial on a Cody-Waite reduced argument, scaled by 2^n with
 /// vscalefps), and the row's last count % 16 values through ggml_silu_f32 with the C library's expf. Every width gives
 /// the same bits: the polynomial's multiply-adds are fused at every width (a width without hardware FMA runs the
@@ -139,16 +139,8 @@ internal static class ActivationKernelEmitter
             return SoftMaxTail(x, y, whole, count, max, sum);
         }
 
-        // One group of 16 summed as _mm512_reduce_add_ps adds it (GCC): lanes i + 8, then i + 4, then i + 2, then the pair.
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static float GroupSum(float* v)
-        {
-            var h = Vector128.Load(v + 12) + Vector128.Load(v + 4);
-            var l = Vector128.Load(v + 8) + Vector128.Load(v);
-            var q = h + l;
-            var p = q + Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
-            return p.GetElement(0) + p.GetElement(1);
-        }
+        private static float GroupSum(float* v) => Simd.SumAsReduceAdd(Vector128.Load(v), Vector128.Load(v + 4), Vector128.Load(v + 8), Vector128.Load(v + 12));
 
         // ggml_vec_soft_max_f32 past the last whole group: expf from the C library, each value added in double.
         private static double SoftMaxTail(float* x, float* y, long first, long count, float max, double sum)

@@ -11,7 +11,8 @@ namespace QuantPS.Generators.Kernels;
 /// <item>MadRoundF16 is ggml_vec_mad_f16 (acc = F16(fma(value, factor, acc)), each value on its own) and ScaleRoundF16
 /// ggml_vec_scale_f16 (acc = F16(acc x factor)).</item>
 /// </list>
-/// Every width gives the scalar form's bits: the sums are lane for lane the same and the F16 rounding is exact.
+/// Every width gives the scalar form's bits: the sums are lane for lane the same and the F16 rounding is exact. The
+/// active width's three are called directly (no delegate), and PrefetchRow fetches the cache rows the walk reads next.
 /// </summary>
 internal static class AttentionKernelEmitter
 {
@@ -82,13 +83,9 @@ internal static class AttentionKernelEmitter
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static double ReduceLanes(float* lanes)
         {
-            var t0 = (Vector128.Load(lanes) + Vector128.Load(lanes + 32)) + (Vector128.Load(lanes + 16) + Vector128.Load(lanes + 48));
-            var t1 = (Vector128.Load(lanes + 4) + Vector128.Load(lanes + 36)) + (Vector128.Load(lanes + 20) + Vector128.Load(lanes + 52));
-            var t2 = (Vector128.Load(lanes + 8) + Vector128.Load(lanes + 40)) + (Vector128.Load(lanes + 24) + Vector128.Load(lanes + 56));
-            var t3 = (Vector128.Load(lanes + 12) + Vector128.Load(lanes + 44)) + (Vector128.Load(lanes + 28) + Vector128.Load(lanes + 60));
-            var q = (t3 + t1) + (t2 + t0);
-            var p = q + Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
-            return p.GetElement(0) + p.GetElement(1);
+            Vector128<float> Lane(int first) =>
+                (Vector128.Load(lanes + first) + Vector128.Load(lanes + first + 32)) + (Vector128.Load(lanes + first + 16) + Vector128.Load(lanes + first + 48));
+            return Simd.SumAsReduceAdd(Lane(0), Lane(4), Lane(8), Lane(12));
         }
 
         // ggml_vec_dot_f16's leftovers: each product rounded to float, added in double.

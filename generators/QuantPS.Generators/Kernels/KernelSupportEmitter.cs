@@ -274,6 +274,18 @@ internal static partial class KernelSupportEmitter
         [MethodImpl(Inline)]
         public static int RoundToInt(float value) => BitConverter.SingleToInt32Bits(value + 12582912f) - 0x4B400000;
 
+        /// <summary>
+        /// The 16 floats in <paramref name="l0"/>..<paramref name="l3"/> (lanes 0-3 .. 12-15) summed in the order GCC's
+        /// _mm512_reduce_add_ps adds them: lanes i + 8, then i + 4, then i + 2, then the last pair (ggml's AVX-512 sums).
+        /// </summary>
+        [MethodImpl(Inline)]
+        public static float SumAsReduceAdd(Vector128<float> l0, Vector128<float> l1, Vector128<float> l2, Vector128<float> l3)
+        {
+            var q = (l3 + l1) + (l2 + l0);
+            var p = q + Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
+            return p.GetElement(0) + p.GetElement(1);
+        }
+
         """;
 
     /// <summary>Instantiated at every width.</summary>
