@@ -161,11 +161,11 @@ internal sealed class SubScaledCodebookKernelEmitter : BlockKernelFamily
 
     // The 512-bit dots take each value's sign from its index rather than from the looked-up value: with the codebook
     // sorted, index < Negatives means negative, one unsigned compare whose mask negates the activation in the same
-    // (masked) subtract, against the magnitudes from a second table. That needs 16 sorted entries, none zero (a
-    // zero would be a product vpsignb zeroes) and none -128, and IQ4_XS's packed scales.
+    // (masked) subtract, against the magnitudes from a second table. That needs 16 sorted entries whose magnitudes
+    // fit a signed byte (no -128), and IQ4_XS's packed scales.
     private static bool SignedByIndex(KernelModel model) =>
         model.Codebook.Count == 16 && model.Codebook.Zip(model.Codebook.Skip(1), (a, b) => a < b).All(sorted => sorted)
-        && model.Codebook.All(value => value is not 0 and > -128 and < 128) && PacksHighLow(model.Layout.Find(FieldKind.SubScales)!);
+        && model.Codebook.All(value => value is > -128 and < 128) && PacksHighLow(model.Layout.Find(FieldKind.SubScales)!);
 
     private static int Negatives(KernelModel model) => model.Codebook.Count(value => value < 0);
 
