@@ -62,6 +62,17 @@ internal static class AttentionKernelEmitter
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static float RoundToHalf(float x) => global::QuantPS.Kernels.FloatConversions.HalfToSingle(global::QuantPS.Kernels.FloatConversions.SingleToHalf(x));
 
+        /// <summary>destination = each source value rounded to F16, as a float (ggml's conversion there and back): the reference for every width.</summary>
+        public static void RoundToHalfRowScalar(float* source, float* destination, long count) => RoundToHalfTail(source, destination, 0, count);
+
+        private static void RoundToHalfTail(float* source, float* destination, long first, long count)
+        {
+            for (long i = first; i < count; i++)
+            {
+                destination[i] = RoundToHalf(source[i]);
+            }
+        }
+
         /// <summary>ggml_vec_dot_f16 over F16 values held as floats, in scalar form: the reference for every width.</summary>
         public static float KeyDotF16Scalar(long count, float* key, float* query)
         {
@@ -171,6 +182,19 @@ internal static class AttentionKernelEmitter
             MadRoundTail(acc, value, factor, i, count);
         }
 
+        /// <summary>destination = each source value rounded to F16, $L values a step (destination may be source).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void RoundToHalfRow$W(float* source, float* destination, long count)
+        {
+            long i = 0;
+            for (; i + $L <= count; i += $L)
+            {
+                Simd.RoundToHalf($V.Load(source + i)).Store(destination + i);
+            }
+
+            RoundToHalfTail(source, destination, i, count);
+        }
+
         /// <summary>acc = F16(acc x factor), $L values a step.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void ScaleRoundF16$W(long count, float* acc, float factor)
@@ -223,6 +247,18 @@ internal static class AttentionKernelEmitter
                 case 2: MadRoundF16V256(count, acc, value, factor); break;
                 case 1: MadRoundF16V128(count, acc, value, factor); break;
                 default: MadRoundF16Scalar(count, acc, value, factor); break;
+            }
+        }
+
+        /// <summary>RoundToHalfRow at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/> (the query rounded to F16, the weights as ggml's F16 softmax leaves them).</summary>
+        public static void RoundToHalfRow(float* source, float* destination, long count)
+        {
+            switch (ActiveIndex)
+            {
+                case 3: RoundToHalfRowV512(source, destination, count); break;
+                case 2: RoundToHalfRowV256(source, destination, count); break;
+                case 1: RoundToHalfRowV128(source, destination, count); break;
+                default: RoundToHalfRowScalar(source, destination, count); break;
             }
         }
 

@@ -230,10 +230,7 @@ internal sealed unsafe partial class Attention : IDisposable
         var hd = _config.HeadDimension;
         if (_cache.Type == KvCacheType.F16)
         {
-            for (var d = 0; d < hd; d++)
-            {
-                scratch.Query[d] = HalfRounding.Round(q[d]);
-            }
+            AttentionKernels.RoundToHalfRow(q, scratch.Query, hd);
 
             return null;
         }
@@ -308,11 +305,7 @@ internal sealed unsafe partial class Attention : IDisposable
         var hd = _config.HeadDimension;
         for (var g = 0; g < group; g++)
         {
-            var query = scratch.Queries + (g * hd);
-            for (var d = 0; d < hd; d++)
-            {
-                query[d] = HalfRounding.Round(q[(g * hd) + d]);
-            }
+            AttentionKernels.RoundToHalfRow(q + (g * hd), scratch.Queries + (g * hd), hd);
 
             new Span<float>(scratch.Accumulators + (g * hd), hd).Clear();
             scratch.Sums[g] = 0f;

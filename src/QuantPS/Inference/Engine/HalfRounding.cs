@@ -1,13 +1,12 @@
-using System.Numerics;
 using System.Runtime.CompilerServices;
+using QuantPS.Kernels.Generated;
 
 namespace QuantPS.Inference.Engine;
 
 /// <summary>
-/// Rounds floats to the nearest F16 value (ties to even) while keeping them as floats: the attention emulates ggml's
-/// F16 accumulators, which round after every step, so this runs in the inner loop on values in registers (the
-/// kernels' F16 converter works on rows in memory). Same results as <c>(float)(Half)x</c>, which matches ggml's
-/// CPU conversion bit for bit on the golden conversion table; portable <see cref="Vector{T}"/> code, any width.
+/// Rounds floats to the nearest F16 value (ties to even) while keeping them as floats, as the attention's emulation of
+/// ggml's F16 values needs. Same results as <c>(float)(Half)x</c>, which matches ggml's CPU conversion bit for bit on
+/// the golden conversion table; rows go through the generated AttentionKernels.RoundToHalfRow, the same bits.
 /// </summary>
 internal static class HalfRounding
 {
@@ -42,45 +41,6 @@ internal static class HalfRounding
         return table;
     }
 
-    /// <summary>Rounds <paramref name="values"/> in place.</summary>
-    public static unsafe void Round(float* values, int count)
-    {
-        var i = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var width = Vector<float>.Count;
-            var mask = new Vector<int>(0x7FFFFFFF);
-            var minNormal = new Vector<int>(MinNormal);
-            var overflow = new Vector<int>(Overflow);
-            var half = new Vector<float>(0.5f);
-            for (; i + width <= count; i += width)
-            {
-                var x = Unsafe.ReadUnaligned<Vector<float>>(values + i);
-                var bits = Vector.AsVectorInt32(x);
-                var abs = bits & mask;
-                if (Vector.GreaterThanOrEqualAny(abs, overflow))
-                {
-                    for (var j = i; j < i + width; j++)
-                    {
-                        values[j] = Round(values[j]);
-                    }
-
-                    continue;
-                }
-
-                var normal = (bits + new Vector<int>(0xFFF) + (Vector.ShiftRightLogical(bits, 13) & Vector<int>.One)) & new Vector<int>(~0x1FFF);
-
-                // Below 2^-14 the F16 step is 2^-24: adding 0.5 (whose float step is 2^-24) rounds there, to even.
-                var absFloat = Vector.AsVectorSingle(abs);
-                var tiny = Vector.AsVectorInt32((absFloat + half) - half) | (bits & ~mask);
-                var result = Vector.ConditionalSelect(Vector.LessThan(abs, minNormal), tiny, normal);
-                Unsafe.WriteUnaligned(values + i, Vector.AsVectorSingle(result));
-            }
-        }
-
-        for (; i < count; i++)
-        {
-            values[i] = Round(values[i]);
-        }
-    }
+    /// <summary>Rounds <paramref name="values"/> in place (the generated row kernel: the same bits as <see cref="Round(float)"/>).</summary>
+    public static unsafe void Round(float* values, int count) => AttentionKernels.RoundToHalfRow(values, values, count);
 }
