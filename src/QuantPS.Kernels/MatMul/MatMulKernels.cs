@@ -159,7 +159,7 @@ internal sealed class MatMulKernels
     /// static method goes through a shuffle thunk on every call, and a matrix-vector product makes one call per
     /// weight row (about 1 % of 1-thread generation).
     /// </summary>
-    public (nint Dot, nint Scaled, nint Prepared) DotEntries { get; private init; }
+    public (nint Dot, nint Scaled, nint Prepared) DotEntries { get; }
 
     private static nint StaticEntry(Delegate? kernel) =>
         kernel is { Target: null, Method.IsStatic: true } ? kernel.Method.MethodHandle.GetFunctionPointer() : 0;
