@@ -55,7 +55,7 @@ public sealed unsafe class InferenceContext : IDisposable
 
         Options = options;
         _batch = Math.Min(options.BatchSize, contextLength);
-        _cache = new KvCache(_config, contextLength, options.KvCacheType);
+        _cache = new KvCache(_config, contextLength, options.KvCacheType, _batch);
         try
         {
             _workspace = new MatMulWorkspace(options.Threads);
@@ -121,13 +121,32 @@ public sealed unsafe class InferenceContext : IDisposable
     public long KvCacheBytes => _cache.SizeBytes;
 
     /// <summary>Forgets every token: the next one goes to position 0.</summary>
-    public void Reset() => Position = 0;
+    public void Reset()
+    {
+        Position = 0;
+        _cache.Clear();
+    }
+
+    /// <summary>
+    /// Whether <see cref="Truncate"/> can go back to <paramref name="position"/>: always on models without sliding-window
+    /// layers; on others only while their window before it is still cached (their cache keeps window + batch positions).
+    /// </summary>
+    public bool CanTruncate(int position) =>
+        position >= 0 && position <= Position && (_config.SlidingWindow == 0 || _cache.Holds(position, _config.SlidingWindow));
 
     /// <summary>Forgets the tokens from <paramref name="position"/> on (e.g. to re-run a changed suffix).</summary>
+    /// <exception cref="LlmException">The sliding-window layers no longer hold the positions before it (see <see cref="CanTruncate"/>).</exception>
     public void Truncate(int position)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(position);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(position, Position);
+        if (!CanTruncate(position))
+        {
+            throw new LlmException(LlmErrorKind.InvalidOption,
+                $"Cannot go back to position {position}: this model's sliding-window layers keep only the last {_cache.WindowCells} positions, " +
+                "and the ones before it have been overwritten; reset and evaluate the tokens again.", "Position");
+        }
+
         Position = position;
     }
 
@@ -219,6 +238,7 @@ public sealed unsafe class InferenceContext : IDisposable
         }
 
         var first = Position;
+        _cache.Wrote(first + n); // before any layer writes: a cancelled batch has still taken ring cells
         for (var l = 0; l < _config.LayerCount; l++)
         {
             cancellationToken.ThrowIfCancellationRequested(); // the cache is only committed (Position) after the last layer

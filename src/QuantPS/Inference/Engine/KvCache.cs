@@ -19,12 +19,26 @@ public enum KvCacheType
 /// <summary>
 /// Keys and values of every layer for every position of one sequence, stored as llama.cpp stores them
 /// (row per position, KV heads side by side, converted with the type's CPU from_float). Native memory, freed on dispose.
+/// A sliding-window layer keeps only window + batch cells, used round-robin (position p in cell p mod cells), as
+/// llama.cpp's SWA cache does: a batch of queries sees at most window + batch - 1 positions, the rest are masked.
 /// </summary>
 public sealed unsafe class KvCache : IDisposable
 {
     private byte* _memory;
 
-    public KvCache(ModelConfig config, int contextLength, KvCacheType type)
+    // Per layer: its first K row in the allocation (its V rows follow its K rows), and its cell count.
+    private readonly long[] _firstRow;
+    private readonly int[] _cells;
+
+    // One past the highest position written since the last reset; a ring cell may hold any position below it.
+    private int _written;
+
+    /// <summary>A cache for <paramref name="contextLength"/> positions of <paramref name="config"/>'s layers.</summary>
+    /// <param name="config">The model's shape: layers, KV heads, head dimension, sliding window.</param>
+    /// <param name="contextLength">Positions the cache holds.</param>
+    /// <param name="type">The element type.</param>
+    /// <param name="batch">The most positions one forward pass writes (sizes the sliding-window layers' rings).</param>
+    public KvCache(ModelConfig config, int contextLength, KvCacheType type, int batch)
     {
         ArgumentNullException.ThrowIfNull(config);
         if (contextLength < 1)
@@ -54,7 +68,19 @@ public sealed unsafe class KvCache : IDisposable
         RowBytes = HeadBytes * HeadCount;
         Store = type == KvCacheType.F32 ? null : TypeInfo.QuantizeActivation
             ?? throw new LlmException(LlmErrorKind.InvalidOption, $"{type} has no converter from F32 in this build.", "KvCacheType");
-        SizeBytes = checked(2L * LayerCount * contextLength * RowBytes);
+        var windowCells = config.SlidingWindow > 0 ? (int)Math.Min(contextLength, (long)config.SlidingWindow + Math.Max(1, batch)) : contextLength;
+        WindowCells = windowCells;
+        _firstRow = new long[LayerCount];
+        _cells = new int[LayerCount];
+        long rows = 0;
+        for (var layer = 0; layer < LayerCount; layer++)
+        {
+            _cells[layer] = config.IsSlidingWindowLayer(layer) ? windowCells : contextLength;
+            _firstRow[layer] = rows;
+            rows += 2L * _cells[layer];
+        }
+
+        SizeBytes = checked(rows * RowBytes);
         _memory = (byte*)NativeMemory.AlignedAlloc((nuint)SizeBytes, 64);
         // Committed now, as llama.cpp clears its cache buffer: the memory a context needs is taken
         // (and counted) when it is created, not discovered part-way through a long generation.
@@ -84,11 +110,47 @@ public sealed unsafe class KvCache : IDisposable
     // F32 -> cache type; null for F32 (a copy).
     private QuantizeRowKernel? Store { get; }
 
+    /// <summary>Cells a sliding-window layer keeps (<see cref="ContextLength"/> on models without them).</summary>
+    public int WindowCells { get; }
+
+    /// <summary>Cells <paramref name="layer"/> keeps: <see cref="ContextLength"/>, or fewer on a sliding-window layer.</summary>
+    public int Cells(int layer) => _cells[layer];
+
     /// <summary>The K row of <paramref name="position"/> in <paramref name="layer"/>.</summary>
-    public byte* Key(int layer, int position) => Base() + ((long)(2 * layer) * ContextLength + position) * RowBytes;
+    public byte* Key(int layer, int position) => Base() + ((_firstRow[layer] + Cell(layer, position)) * RowBytes);
 
     /// <summary>The V row of <paramref name="position"/> in <paramref name="layer"/>.</summary>
-    public byte* Value(int layer, int position) => Base() + ((long)(2 * layer + 1) * ContextLength + position) * RowBytes;
+    public byte* Value(int layer, int position) => Base() + ((_firstRow[layer] + _cells[layer] + Cell(layer, position)) * RowBytes);
+
+    /// <summary>Notes that positions below <paramref name="end"/> have been written.</summary>
+    public void Wrote(int end) => _written = Math.Max(_written, end);
+
+    /// <summary>Forgets every position.</summary>
+    public void Clear() => _written = 0;
+
+    /// <summary>
+    /// Whether the positions a query at <paramref name="position"/> would attend to are still held: always on full
+    /// layers; on a sliding-window layer, unless a later position has since taken their cell.
+    /// </summary>
+    public bool Holds(int position, int window)
+    {
+        for (var layer = 0; layer < LayerCount; layer++)
+        {
+            // Position p is lost once p + cells has been written; the query needs p >= position - window + 1.
+            if (_cells[layer] < ContextLength && _written - 1 >= Math.Max(0, position - window + 1) + _cells[layer])
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private int Cell(int layer, int position)
+    {
+        var cells = _cells[layer];
+        return position < cells ? position : position % cells;
+    }
 
     /// <summary>Converts a row of <paramref name="count"/> floats into the cache type at <paramref name="destination"/>.</summary>
     public void Write(float* source, byte* destination, long count)
