@@ -1,3 +1,4 @@
+using QuantPS.Gguf;
 using QuantPS.Inference.Engine;
 using QuantPS.Tests.Gguf;
 using Xunit;
@@ -77,5 +78,29 @@ public sealed class SlidingWindowCacheTests
         using var plain = llama.CreateContext(new ContextOptions { ContextLength = Context, Threads = 2, BatchSize = Batch });
         plain.EvaluateAll(ids, TestContext.Current.CancellationToken);
         Assert.True(plain.CanTruncate(0));
+    }
+
+    [Fact]
+    public void The_window_pattern_is_a_period_and_an_array_there_is_ignored_as_llama_cpp_does()
+    {
+        using var temp = new TempFolder();
+        var path = SyntheticArchitectures.Write(temp.Path, "gemma2");
+        bool[] Sliding(object pattern)
+        {
+            using var source = GgufModel.Open(path);
+            var entries = source.Metadata.Append(GgufMetadataEntry.Of("gemma2.attention.sliding_window_pattern", pattern)).ToList();
+            var copy = Path.Combine(temp.Path, $"pattern-{Guid.NewGuid():N}.gguf");
+            var tensors = source.Tensors.ToList();
+            GgufWriter.Write(copy, entries, tensors.Select(t => new GgufTensorSpec(t.Name, t.Type, t.Shape)).ToList(), i => source.GetTensorData(tensors[i]).ToArray());
+            using var model = LlmModel.Load(copy);
+            return Enumerable.Range(0, model.Config.LayerCount).Select(model.Config.IsSlidingWindowLayer).ToArray();
+        }
+
+        // llama_hparams::set_swa_pattern: layer il slides when il % period < period - 1 (0: every layer).
+        Assert.Equal([true, true, false, true, true, false], Sliding(3u));
+        Assert.Equal([true, true, true, true, true, true], Sliding(0u));
+
+        // get_key_or_arr into one integer skips an array: the default period, 2, holds.
+        Assert.Equal([true, false, true, false, true, false], Sliding(new GgufArray(GgufValueType.Bool, new[] { true, true, false, true, true, false })));
     }
 }

@@ -83,7 +83,7 @@ public sealed partial record ModelConfig
                     AttentionSoftCap = reader.Float("attn_logit_softcapping", fallback: 50f),
                     FinalLogitSoftCap = reader.Float("final_logit_softcapping", fallback: 30f),
                     SlidingWindow = reader.Int("attention.sliding_window", min: 1, fallback: 4096),
-                    SlidingWindowPeriod = reader.Int("attention.sliding_window_pattern", min: 0, fallback: 2),
+                    SlidingWindowPeriod = reader.ScalarInt("attention.sliding_window_pattern", min: 0, fallback: 2),
                     SlidingWindowRopeFreqBase = reader.Float("rope.freq_base_swa", fallback: config.RopeFreqBase),
                 };
                 if (!(gemma2.AttentionSoftCap > 0f))

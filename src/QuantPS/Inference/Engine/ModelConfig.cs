@@ -258,6 +258,13 @@ public sealed partial record ModelConfig
             return (int)value;
         }
 
+        /// <summary>
+        /// As <see cref="Int"/> for a key llama.cpp reads into one integer with get_key_or_arr: an array there is
+        /// ignored (the fallback holds), as llama.cpp ignores it.
+        /// </summary>
+        public int ScalarInt(string key, int min, int fallback) =>
+            metadata.GetValueOrDefault(arch + "." + key) is GgufArray ? fallback : Int(key, min, fallback);
+
         public float Float(string key, float? fallback = null)
         {
             var full = arch + "." + key;
