@@ -31,6 +31,7 @@ internal static class AttentionKernelEmitter
                 writer.Lines(Scalar);
                 foreach (var width in Width.All)
                 {
+                    EmitKeyDot(writer, width);
                     writer.Lines(width.Fill(Vector));
                 }
 
@@ -100,6 +101,7 @@ internal static class AttentionKernelEmitter
         }
 
         // ggml_vec_dot_f16's leftovers: each product rounded to float, added in double.
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
         private static float KeyDotTail(float* key, float* query, long first, long count, double sum)
         {
             for (long i = first; i < count; i++)
@@ -135,33 +137,6 @@ internal static class AttentionKernelEmitter
         """;
 
     private const string Vector = """
-        /// <summary>ggml_vec_dot_f16 over F16 values held as floats, $L lanes at a time; without fused multiply-adds at this width, the scalar form.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public static float KeyDotF16$W(long count, float* key, float* query)
-        {
-            if (!($FMA))
-            {
-                return KeyDotF16Scalar(count, key, query);
-            }
-
-            long whole = count / DotStep * DotStep;
-            var lanes = stackalloc float[DotStep];
-            for (long l = 0; l < DotStep; l += $L)
-            {
-                $V<float>.Zero.Store(lanes + l);
-            }
-
-            for (long i = 0; i < whole; i += DotStep)
-            {
-                for (long l = 0; l < DotStep; l += $L)
-                {
-                    Simd.MultiplyAdd($V.Load(key + i + l), $V.Load(query + i + l), $V.Load(lanes + l)).Store(lanes + l);
-                }
-            }
-
-            return KeyDotTail(key, query, whole, count, ReduceLanes(lanes));
-        }
-
         /// <summary>acc = F16(fma(value, factor, acc)), $L values a step; without fused multiply-adds at this width, the scalar form.</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public static void MadRoundF16$W(long count, float* acc, float* value, float factor)
@@ -210,6 +185,68 @@ internal static class AttentionKernelEmitter
         }
 
         """;
+
+    /// <summary>
+    /// KeyDotF16 at <paramref name="width"/>: the 64 lanes of ggml's four 16-lane accumulators held in registers
+    /// (64 / lanes of them), then added and reduced in the scalar form's order. (Lanes in a stack buffer, loaded and
+    /// stored around each multiply-add, made a key of 64 cost ~29 ns; attention calls it once per cached key and head.)
+    /// </summary>
+    private static void EmitKeyDot(SourceWriter writer, Width width)
+    {
+        var parts = 16 / width.Floats; // vectors per 16-lane accumulator
+        writer
+            .Line($"/// <summary>ggml_vec_dot_f16 over F16 values held as floats, {Width.Text(width.Floats)} lanes at a time; without fused multiply-adds at this width, the scalar form.</summary>")
+            .Line("[MethodImpl(MethodImplOptions.AggressiveOptimization)]")
+            .Line($"public static float KeyDotF16{width.Suffix}(long count, float* key, float* query)");
+        using (writer.Braces())
+        {
+            writer.Line($"if (!({width.FmaSupported}))");
+            using (writer.Braces())
+            {
+                writer.Line("return KeyDotF16Scalar(count, key, query);");
+            }
+
+            writer.Line().Line("long whole = count / DotStep * DotStep;");
+            for (var a = 0; a < 4; a++)
+            {
+                for (var p = 0; p < parts; p++)
+                {
+                    writer.Line($"var s{a}_{p} = {width.Vec}<float>.Zero;");
+                }
+            }
+
+            writer.Line("for (long i = 0; i < whole; i += DotStep)");
+            using (writer.Braces())
+            {
+                for (var a = 0; a < 4; a++)
+                {
+                    for (var p = 0; p < parts; p++)
+                    {
+                        var at = Width.Text((16 * a) + (width.Floats * p));
+                        writer.Line($"s{a}_{p} = Simd.MultiplyAdd({width.Vec}.Load(key + i + {at}), {width.Vec}.Load(query + i + {at}), s{a}_{p});");
+                    }
+                }
+            }
+
+            writer.Line();
+
+            // (0 + 2) + (1 + 3), then the 16 lanes as four quarters of four for SumAsReduceAdd.
+            for (var p = 0; p < parts; p++)
+            {
+                writer.Line($"var t{p} = (s0_{p} + s2_{p}) + (s1_{p} + s3_{p});");
+            }
+
+            var quarters = width.Floats switch
+            {
+                16 => new[] { "t0.GetLower().GetLower()", "t0.GetLower().GetUpper()", "t0.GetUpper().GetLower()", "t0.GetUpper().GetUpper()" },
+                8 => new[] { "t0.GetLower()", "t0.GetUpper()", "t1.GetLower()", "t1.GetUpper()" },
+                _ => new[] { "t0", "t1", "t2", "t3" },
+            };
+            writer.Line($"return KeyDotTail(key, query, whole, count, Simd.SumAsReduceAdd({string.Join(", ", quarters)}));");
+        }
+
+        writer.Line();
+    }
 
     private const string Dispatch = """
         private static readonly global::QuantPS.Kernels.KeyDotKernel[] KeyDotByWidth = { KeyDotF16Scalar, KeyDotF16V128, KeyDotF16V256, KeyDotF16V512 };
