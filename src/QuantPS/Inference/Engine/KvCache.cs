@@ -113,9 +113,6 @@ public sealed unsafe class KvCache : IDisposable
     /// <summary>Cells a sliding-window layer keeps (<see cref="ContextLength"/> on models without them).</summary>
     public int WindowCells { get; }
 
-    /// <summary>Cells <paramref name="layer"/> keeps: <see cref="ContextLength"/>, or fewer on a sliding-window layer.</summary>
-    public int Cells(int layer) => _cells[layer];
-
     /// <summary>The K row of <paramref name="position"/> in <paramref name="layer"/>.</summary>
     public byte* Key(int layer, int position) => Base() + ((_firstRow[layer] + Cell(layer, position)) * RowBytes);
 
