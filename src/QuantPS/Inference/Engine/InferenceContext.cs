@@ -132,7 +132,7 @@ public sealed unsafe class InferenceContext : IDisposable
     /// layers; on others only while their window before it is still cached (their cache keeps window + batch positions).
     /// </summary>
     public bool CanTruncate(int position) =>
-        position >= 0 && position <= Position && (_config.SlidingWindow == 0 || _cache.Holds(position, _config.SlidingWindow));
+        position >= 0 && position <= Position && _cache.Holds(position);
 
     /// <summary>Forgets the tokens from <paramref name="position"/> on (e.g. to re-run a changed suffix).</summary>
     /// <exception cref="LlmException">The sliding-window layers no longer hold the positions before it (see <see cref="CanTruncate"/>).</exception>

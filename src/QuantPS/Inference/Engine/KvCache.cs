@@ -33,6 +33,10 @@ public sealed unsafe class KvCache : IDisposable
     // One past the highest position written since the last reset; a ring cell may hold any position below it.
     private int _written;
 
+    // The sliding window, and whether any layer keeps it as a ring of WindowCells (fewer than ContextLength).
+    private readonly int _window;
+    private readonly bool _ring;
+
     /// <summary>A cache for <paramref name="contextLength"/> positions of <paramref name="config"/>'s layers.</summary>
     /// <param name="config">The model's shape: layers, KV heads, head dimension, sliding window.</param>
     /// <param name="contextLength">Positions the cache holds.</param>
@@ -70,12 +74,14 @@ public sealed unsafe class KvCache : IDisposable
             ?? throw new LlmException(LlmErrorKind.InvalidOption, $"{type} has no converter from F32 in this build.", "KvCacheType");
         var windowCells = config.SlidingWindow > 0 ? (int)Math.Min(contextLength, (long)config.SlidingWindow + Math.Max(1, batch)) : contextLength;
         WindowCells = windowCells;
+        _window = config.SlidingWindow;
         _firstRow = new long[LayerCount];
         _cells = new int[LayerCount];
         long rows = 0;
         for (var layer = 0; layer < LayerCount; layer++)
         {
             _cells[layer] = config.IsSlidingWindowLayer(layer) ? windowCells : contextLength;
+            _ring |= _cells[layer] < contextLength;
             _firstRow[layer] = rows;
             rows += 2L * _cells[layer];
         }
@@ -127,21 +133,11 @@ public sealed unsafe class KvCache : IDisposable
 
     /// <summary>
     /// Whether the positions a query at <paramref name="position"/> would attend to are still held: always on full
-    /// layers; on a sliding-window layer, unless a later position has since taken their cell.
+    /// layers; on a sliding-window layer, unless a later position has since taken their cell (position p is lost
+    /// once p + WindowCells has been written; the query needs p from position - window + 1 on).
     /// </summary>
-    public bool Holds(int position, int window)
-    {
-        for (var layer = 0; layer < LayerCount; layer++)
-        {
-            // Position p is lost once p + cells has been written; the query needs p >= position - window + 1.
-            if (_cells[layer] < ContextLength && _written - 1 >= Math.Max(0, position - window + 1) + _cells[layer])
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
+    public bool Holds(int position) =>
+        !_ring || _written - 1 < Math.Max(0, position - _window + 1) + WindowCells;
 
     private int Cell(int layer, int position)
     {
