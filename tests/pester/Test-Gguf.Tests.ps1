@@ -70,7 +70,7 @@ Describe 'Test-Gguf' {
 
         It 'reports a wildcard matching nothing as an error, or False with -Quiet' {
             $pattern = Join-Path $TestDrive 'nothing-*.gguf'
-            { Test-Gguf $pattern -ErrorAction Stop } | Should -Throw -ErrorId 'GgufFileNotFound'
+            { Test-Gguf $pattern -ErrorAction Stop } | Should -Throw -ErrorId 'GgufFileNotFound,*'
             Test-Gguf $pattern -Quiet | Should -BeFalse
         }
     }
