@@ -42,6 +42,44 @@ Describe 'Invoke-LocalLlm' {
             $r.Text | Should -BeExactly (Get-GoldenText $Prompt)
         }
 
+        It 'gives one result per piped prompt, each naming its prompt' {
+            $results = @('Tom went', 'The cat') | Invoke-LocalLlm -Model $stories -Temperature 0 -MaxTokens 8
+            $results.Count | Should -Be 2
+            $results.Prompt | Should -Be @('Tom went', 'The cat')
+            $results.GeneratedTokens | Should -Be @(8, 8)
+        }
+
+        It 'ends the text before a -Stop string' {
+            $r = Invoke-LocalLlm -Model $stories -Temperature 0 -MaxTokens 48 -Stop 'Lily'
+            $r.Text | Should -BeExactly ' Once upon a time, there was a little girl named '
+            $r.StopReason | Should -Be 'StopString'
+        }
+
+        It 'gives the same greedy text on <Threads> thread(s) with a <Cache> KV cache' -TestCases @(
+            @{ Threads = 1; Cache = 'F16' }
+            @{ Threads = 2; Cache = 'F16' }
+            @{ Threads = 2; Cache = 'F32' }
+        ) {
+            $r = Invoke-LocalLlm -Model $stories -Temperature 0 -MaxTokens 48 -Threads $Threads -KvCacheType $Cache
+            $r.Text | Should -BeExactly (Get-GoldenText 'p0_empty')
+        }
+
+        It 'stops cleanly when the context is full (-IgnoreEos)' {
+            $r = Invoke-LocalLlm 'Once upon a time' -Model $stories -Temperature 0 -ContextLength 32 -IgnoreEos
+            $r.StopReason | Should -Be 'ContextFull'
+            # Every cell used, then the token sampled from the last position's logits (it needs no cell of its own).
+            $r.PromptTokens + $r.GeneratedTokens | Should -Be 33
+        }
+
+        It 'reports its speeds and durations' {
+            $r = Invoke-LocalLlm 'Once upon a time' -Model $stories -Temperature 0 -MaxTokens 8
+            $r.PromptTokensPerSecond | Should -BeGreaterThan 0
+            $r.TokensPerSecond | Should -BeGreaterThan 0
+            $r.GenerationDuration | Should -BeOfType ([timespan])
+            $r.TokenIds.Count | Should -Be 8
+            $r.Model | Should -Be (Open-LlmModel $stories | ForEach-Object { try { $_.Name } finally { $_ | Close-LlmModel } })
+        }
+
         It '-Stream writes the pieces, then the result' {
             $out = @(Invoke-LocalLlm 'Once upon a time' -Model $stories -Temperature 0 -MaxTokens 16 -Stream)
             $out[-1] | Should -BeOfType ([QuantPS.Inference.Generation.LocalLlmResult])
