@@ -2,19 +2,15 @@ using System.Collections;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
 using System.Reflection;
-using Microsoft.PowerShell.Commands;
 
 namespace QuantPS.PowerShell.Tests;
 
 /// <summary>
 /// Runs one file of the Pester 5 suite (tests/pester) under real Pester (the NuGet package's module), in a runspace
-/// of its own. Pester looks up its commands by the modules pwsh ships them in (Microsoft.PowerShell.Utility and
-/// .Management), so the runspace gets those two as small manifests over the cmdlet assemblies from NuGet.
+/// of its own with pwsh's Utility and Management modules (<see cref="PlatformModules"/>), which Pester needs.
 /// </summary>
 internal static class PesterRunner
 {
-    private static readonly Lazy<string[]> PlatformModules = new(WritePlatformModules);
-
     /// <summary>The Pester module restore brought (see the test project's PesterManifest metadata).</summary>
     public static string PesterManifest { get; } = typeof(PesterRunner).Assembly
         .GetCustomAttributes<AssemblyMetadataAttribute>()
@@ -24,7 +20,7 @@ internal static class PesterRunner
     public static PesterSummary Run(string testFile)
     {
         var session = InitialSessionState.CreateDefault2();
-        session.ImportPSModule(PlatformModules.Value);
+        session.ImportPSModule(PlatformModules.Manifests);
         using var runspace = RunspaceFactory.CreateRunspace(session);
         runspace.Open();
         using var shell = System.Management.Automation.PowerShell.Create();
@@ -58,27 +54,6 @@ internal static class PesterRunner
         return new PesterSummary(
             (string)table["Result"]!, (int)table["Total"]!, (int)table["Passed"]!, (int)table["Failed"]!,
             (int)table["Skipped"]!, (int)table["NotRun"]!, (string[])table["Failures"]!, errors, log);
-    }
-
-    // Manifests named as pwsh's own modules over the cmdlet assemblies restore brought, in a folder for this process.
-    private static string[] WritePlatformModules()
-    {
-        var folder = Directory.CreateTempSubdirectory("quantps-psmodules-").FullName;
-        return
-        [
-            Manifest(folder, "Microsoft.PowerShell.Utility", typeof(SelectObjectCommand).Assembly.Location),
-            Manifest(folder, "Microsoft.PowerShell.Management", typeof(JoinPathCommand).Assembly.Location),
-        ];
-    }
-
-    private static string Manifest(string folder, string name, string assembly)
-    {
-        var moduleFolder = Directory.CreateDirectory(Path.Combine(folder, name)).FullName;
-        var path = Path.Combine(moduleFolder, name + ".psd1");
-        File.WriteAllText(path,
-            $"@{{ ModuleVersion = '7.6.9'; GUID = '{Guid.NewGuid()}'; RootModule = '{assembly.Replace("'", "''")}'; " +
-            "CmdletsToExport = '*'; AliasesToExport = '*' }");
-        return path;
     }
 }
 

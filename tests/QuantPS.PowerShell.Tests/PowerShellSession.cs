@@ -8,7 +8,8 @@ namespace QuantPS.PowerShell.Tests;
 /// <summary>
 /// One runspace per test class with the built module (out/QuantPS) imported, as a user's
 /// session would have it, plus a temporary folder for the files a class makes.
-/// Only Core commands exist in this runspace: scripts use them and .NET, nothing from Utility.
+/// By default only Core commands exist in this runspace (scripts use them and .NET), so a cmdlet
+/// cannot lean on Utility by accident; <c>withPlatformModules</c> adds pwsh's Utility and Management.
 /// </summary>
 public sealed class PowerShellSession : IDisposable
 {
@@ -16,6 +17,12 @@ public sealed class PowerShellSession : IDisposable
     private readonly object _gate = new();
 
     public PowerShellSession()
+        : this(withPlatformModules: false)
+    {
+    }
+
+    /// <param name="withPlatformModules">Also import pwsh's Utility and Management modules (<see cref="PlatformModules"/>).</param>
+    internal PowerShellSession(bool withPlatformModules)
     {
         ModuleFolder = Path.Combine(SharedData.RepoRoot, "out", "QuantPS");
         ManifestPath = Path.Combine(ModuleFolder, "QuantPS.psd1");
@@ -26,7 +33,13 @@ public sealed class PowerShellSession : IDisposable
 
         TempFolder = Directory.CreateTempSubdirectory("quantps-pstests-").FullName;
         Host = new CapturingHost();
-        _runspace = RunspaceFactory.CreateRunspace(Host, InitialSessionState.CreateDefault2());
+        var initial = InitialSessionState.CreateDefault2();
+        if (withPlatformModules)
+        {
+            initial.ImportPSModule(PlatformModules.Manifests);
+        }
+
+        _runspace = RunspaceFactory.CreateRunspace(Host, initial);
         _runspace.Open();
         var import = Run("Import-Module -Name $Manifest -ErrorAction Stop -PassThru", ("Manifest", ManifestPath));
         if (import.Errors.Count > 0 || import.Output.Count != 1)

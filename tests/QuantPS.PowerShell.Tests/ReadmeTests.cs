@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using QuantPS.Inference.Generation;
 using QuantPS.TestSupport;
 
@@ -26,5 +27,25 @@ public sealed class ReadmeTests
         // llama.cpp's greedy continuation from BOS (../shared/models/README.md quotes it; golden/logits holds it).
         Assert.Equal(" Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to", reply.Text);
         Assert.Equal(48, reply.GeneratedTokens);
+    }
+
+    [Fact]
+    public void The_readme_main_job_command_runs_verbatim_with_its_list_view()
+    {
+        // The exact -Command text of the README's first set-up line, Format-List included (pwsh's Utility module here).
+        var readme = File.ReadAllText(Path.Combine(SharedData.RepoRoot, "README.md"));
+        var command = Regex.Match(readme, "dotnet build -c Release; pwsh -NoProfile -Command \"([^\"]+)\"");
+        Assert.True(command.Success, "The README's first set-up line (dotnet build, then pwsh -Command) is missing.");
+
+        using var session = new PowerShellSession(withPlatformModules: true);
+        var result = session.Run(
+            "$null = $ExecutionContext.SessionState.Path.SetLocation($Root); " + command.Groups[1].Value + " | Out-String -Width 200",
+            ("Root", SharedData.RepoRoot));
+
+        Assert.Empty(result.Errors);
+        var shown = (string)Assert.Single(result.Output).BaseObject;
+        Assert.Matches(@"Text\s+:\s+Once upon a time, there was a little girl named Lily\.", shown);
+        Assert.Matches(@"GeneratedTokens\s+: 48", shown);
+        Assert.Matches(@"StopReason\s+: MaxTokens", shown);
     }
 }
