@@ -86,6 +86,26 @@ public sealed class InvokeLocalLlmTests(PowerShellSession session) : IClassFixtu
     }
 
     [Fact]
+    public void ContextShift_generates_past_a_full_context()
+    {
+        var result = session.Run(
+            """
+            Invoke-LocalLlm 'Once upon a time' -Model $Model -Temperature 0 -ContextLength 64 -MaxTokens 150 -IgnoreEos -ContextShift
+            Invoke-LocalLlm 'Once upon a time' -Model $Model -Temperature 0 -ContextLength 64 -MaxTokens 150 -IgnoreEos
+            """,
+            ("Model", ModelFiles.Stories));
+
+        Assert.Empty(result.Errors);
+        var replies = result.Objects<LocalLlmResult>();
+        Assert.Equal((150, StopReason.MaxTokens), (replies[0].GeneratedTokens, replies[0].StopReason));
+        Assert.Equal(StopReason.ContextFull, replies[1].StopReason);
+        Assert.StartsWith(replies[1].Text, replies[0].Text, StringComparison.Ordinal); // the same text until the first shift
+
+        var badKeep = session.Run("Invoke-LocalLlm 'x' -Model $Model -ContextShift -Keep -2", ("Model", ModelFiles.Stories));
+        Assert.Equal("ParameterArgumentValidationError," + Invoke, Assert.Single(badKeep.Errors).FullyQualifiedErrorId);
+    }
+
+    [Fact]
     public void An_open_model_serves_many_calls_until_closed()
     {
         var result = session.Run(
@@ -170,7 +190,7 @@ public sealed class InvokeLocalLlmTests(PowerShellSession session) : IClassFixtu
     }
 
     [Theory]
-    [InlineData("Invoke-LocalLlm", "Prompt,Messages,Model,Stream,Seed")]
+    [InlineData("Invoke-LocalLlm", "Prompt,Messages,Model,Stream,Seed,ContextShift,Keep")]
     [InlineData("Open-LlmModel", "Path,LiteralPath")]
     [InlineData("Close-LlmModel", "Model")]
     public void Cmdlets_have_help_with_synopsis_parameters_and_examples(string command, string expected)

@@ -71,6 +71,15 @@ Describe 'Invoke-LocalLlm' {
             $r.PromptTokens + $r.GeneratedTokens | Should -Be 33
         }
 
+        It 'goes on past a full context with -ContextShift, as llama-completion --context-shift' {
+            $r = Invoke-LocalLlm 'Once upon a time' -Model $stories -Temperature 0 -ContextLength 256 -MaxTokens 700 -IgnoreEos -ContextShift
+            $r.GeneratedTokens | Should -Be 700
+            $r.StopReason | Should -Be 'MaxTokens'
+            # llama-completion's text for these settings (see tests/QuantPS.Tests/Inference/Data/README.md)
+            $expected = Join-Path (Get-QuantPSRepoRoot) 'tests/QuantPS.Tests/Inference/Data/context-shift/stories260K.once-upon-a-time.ctx256.n700.txt'
+            $r.Text | Should -BeExactly ([System.IO.File]::ReadAllText($expected))
+        }
+
         It 'reports its speeds and durations' {
             $r = Invoke-LocalLlm 'Once upon a time' -Model $stories -Temperature 0 -MaxTokens 8
             $r.PromptTokensPerSecond | Should -BeGreaterThan 0

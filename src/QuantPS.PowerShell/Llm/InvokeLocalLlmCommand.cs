@@ -120,6 +120,18 @@ public sealed class InvokeLocalLlmCommand : PSCmdlet, IDisposable
     [Parameter]
     public SwitchParameter IgnoreEos { get; set; }
 
+    /// <summary>
+    /// When the context is full, forget the older half of the tokens after the first -Keep and go on (llama.cpp's
+    /// --context-shift); without it generation stops with StopReason ContextFull.
+    /// </summary>
+    [Parameter]
+    public SwitchParameter ContextShift { get; set; }
+
+    /// <summary>Prompt tokens a context shift keeps (llama.cpp's --keep): 0 = BOS only (default), -1 = the whole prompt.</summary>
+    [Parameter]
+    [ValidateRange(-1, int.MaxValue)]
+    public int Keep { get; set; }
+
     /// <summary>Write each piece of text to the pipeline as it is generated; the result object still comes last.</summary>
     [Parameter]
     public SwitchParameter Stream { get; set; }
@@ -143,6 +155,8 @@ public sealed class InvokeLocalLlmCommand : PSCmdlet, IDisposable
             KvCacheType = KvCacheType,
             Stop = Stop,
             IgnoreEos = IgnoreEos,
+            ContextShift = ContextShift,
+            Keep = Keep,
         };
 
         switch (Model)

@@ -19,4 +19,10 @@ public sealed record ContextOptions
 
     /// <summary>Most tokens per forward pass (llama.cpp's n_ubatch); longer inputs are split.</summary>
     public int BatchSize { get; init; } = 512;
+
+    /// <summary>
+    /// Sliding-window layers cache every position (llama.cpp's --swa-full) instead of window + batch in a ring: more
+    /// memory on gemma2 at long contexts, and what <see cref="InferenceContext.Shift"/> needs.
+    /// </summary>
+    public bool FullSlidingWindowCache { get; init; }
 }

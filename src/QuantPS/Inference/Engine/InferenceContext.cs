@@ -10,7 +10,7 @@ namespace QuantPS.Inference.Engine;
 /// the Decode overloads return the last position's, for generation.
 /// Not thread-safe: one call at a time. Allocates nothing per token once created.
 /// </summary>
-public sealed unsafe class InferenceContext : IDisposable
+public sealed unsafe partial class InferenceContext : IDisposable
 {
     private readonly LlmModel _model;
     private readonly ModelConfig _config;
@@ -55,7 +55,7 @@ public sealed unsafe class InferenceContext : IDisposable
 
         Options = options;
         _batch = Math.Min(options.BatchSize, contextLength);
-        _cache = new KvCache(_config, contextLength, options.KvCacheType, _batch);
+        _cache = new KvCache(_config, contextLength, options.KvCacheType, _batch, options.FullSlidingWindowCache);
         try
         {
             _workspace = new MatMulWorkspace(options.Threads);

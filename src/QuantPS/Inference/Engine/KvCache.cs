@@ -20,7 +20,8 @@ public enum KvCacheType
 /// Keys and values of every layer for every position of one sequence, stored as llama.cpp stores them
 /// (row per position, KV heads side by side, converted with the type's CPU from_float). Native memory, freed on dispose.
 /// A sliding-window layer keeps only window + batch cells, used round-robin (position p in cell p mod cells), as
-/// llama.cpp's SWA cache does: a batch of queries sees at most window + batch - 1 positions, the rest are masked.
+/// llama.cpp's SWA cache does: a batch of queries sees at most window + batch - 1 positions, the rest are masked;
+/// or, asked for (llama.cpp's --swa-full, which a context shift needs), every position as the other layers do.
 /// </summary>
 public sealed unsafe class KvCache : IDisposable
 {
@@ -42,7 +43,8 @@ public sealed unsafe class KvCache : IDisposable
     /// <param name="contextLength">Positions the cache holds.</param>
     /// <param name="type">The element type.</param>
     /// <param name="batch">The most positions one forward pass writes (sizes the sliding-window layers' rings).</param>
-    public KvCache(ModelConfig config, int contextLength, KvCacheType type, int batch)
+    /// <param name="fullWindowLayers">Sliding-window layers keep every position too (no ring), so positions can move.</param>
+    public KvCache(ModelConfig config, int contextLength, KvCacheType type, int batch, bool fullWindowLayers = false)
     {
         ArgumentNullException.ThrowIfNull(config);
         if (contextLength < 1)
@@ -69,10 +71,13 @@ public sealed unsafe class KvCache : IDisposable
         LayerCount = config.LayerCount;
         HeadCount = config.KvHeadCount;
         HeadBytes = TypeInfo.RowSizeBytes(config.HeadDimension);
+        RowValues = HeadCount * config.HeadDimension;
         RowBytes = HeadBytes * HeadCount;
         Store = type == KvCacheType.F32 ? null : TypeInfo.QuantizeActivation
             ?? throw new LlmException(LlmErrorKind.InvalidOption, $"{type} has no converter from F32 in this build.", "KvCacheType");
-        var windowCells = config.SlidingWindow > 0 ? (int)Math.Min(contextLength, (long)config.SlidingWindow + Math.Max(1, batch)) : contextLength;
+        var windowCells = config.SlidingWindow > 0 && !fullWindowLayers
+            ? (int)Math.Min(contextLength, (long)config.SlidingWindow + Math.Max(1, batch))
+            : contextLength;
         WindowCells = windowCells;
         _window = config.SlidingWindow;
         _firstRow = new long[LayerCount];
@@ -107,6 +112,9 @@ public sealed unsafe class KvCache : IDisposable
     /// <summary>Bytes of one head of one position.</summary>
     public long HeadBytes { get; }
 
+    /// <summary>Values of one position of one layer (all KV heads).</summary>
+    public int RowValues { get; }
+
     /// <summary>Bytes of one position of one layer (all KV heads).</summary>
     public long RowBytes { get; }
 
@@ -130,6 +138,30 @@ public sealed unsafe class KvCache : IDisposable
 
     /// <summary>Forgets every position.</summary>
     public void Clear() => _written = 0;
+
+    /// <summary>Whether positions can move (<see cref="ReadKey"/>, <see cref="MoveValue"/>): no layer keeps a ring.</summary>
+    public bool CanMove => !_ring;
+
+    /// <summary>The K row of <paramref name="position"/> in <paramref name="layer"/> as floats (exact for F16 and F32).</summary>
+    public void ReadKey(int layer, int position, float* destination)
+    {
+        var row = Key(layer, position);
+        if (Store is null)
+        {
+            Buffer.MemoryCopy(row, destination, RowBytes, RowBytes);
+        }
+        else
+        {
+            TypeInfo.Dequantize!(row, destination, RowValues);
+        }
+    }
+
+    /// <summary>Copies the V row of position <paramref name="from"/> to position <paramref name="to"/> in <paramref name="layer"/>.</summary>
+    public void MoveValue(int layer, int from, int to) =>
+        Buffer.MemoryCopy(Value(layer, from), Value(layer, to), RowBytes, RowBytes);
+
+    /// <summary>After positions moved down: the highest position written is now below <paramref name="end"/>.</summary>
+    public void Rewind(int end) => _written = end;
 
     /// <summary>
     /// Whether the positions a query at <paramref name="position"/> would attend to are still held: always on full

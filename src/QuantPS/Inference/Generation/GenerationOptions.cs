@@ -42,6 +42,18 @@ public sealed record GenerationOptions
     /// <summary>Keep generating past end-of-generation tokens (llama.cpp's --ignore-eos), e.g. for benchmarks.</summary>
     public bool IgnoreEos { get; init; }
 
+    /// <summary>
+    /// When the context is full, forget the older half of the tokens after the first <see cref="Keep"/> and go on
+    /// (llama.cpp's --context-shift); off: stop with ContextFull, llama.cpp's default.
+    /// </summary>
+    public bool ContextShift { get; init; }
+
+    /// <summary>
+    /// Prompt tokens a context shift never forgets (llama.cpp's --keep): 0 = none but BOS, -1 = the whole prompt.
+    /// As llama.cpp counts it, BOS comes on top when the tokenizer added one.
+    /// </summary>
+    public int Keep { get; init; }
+
     /// <summary>Add the model's BOS (and other special prefix) tokens to the prompt, as llama.cpp does for plain prompts.</summary>
     public bool AddSpecial { get; init; } = true;
 
@@ -66,5 +78,6 @@ public sealed record GenerationOptions
         ContextLength = ContextLength,
         Threads = Threads,
         KvCacheType = KvCacheType,
+        FullSlidingWindowCache = ContextShift, // positions can only move when no layer keeps a ring
     };
 }

@@ -58,6 +58,11 @@ public sealed class TextGenerator : IDisposable
             throw new LlmException(LlmErrorKind.InvalidOption, "At least one prompt token is needed.", "Prompt");
         }
 
+        if (options.Keep < -1)
+        {
+            throw new LlmException(LlmErrorKind.InvalidOption, $"Keep must be -1 (the whole prompt) or more; got {options.Keep}.", "Keep");
+        }
+
         if (options.MaxTokens < -1)
         {
             throw new LlmException(LlmErrorKind.InvalidOption, $"MaxTokens must be -1 (no limit) or more; got {options.MaxTokens}.", "MaxTokens");
@@ -88,6 +93,7 @@ public sealed class TextGenerator : IDisposable
         var chars = new char[64];
         var generated = new List<int>(options.MaxTokens > 0 ? Math.Min(options.MaxTokens, 4096) : 256);
         var prompt = promptTokens as int[] ?? promptTokens.ToArray();
+        var keep = KeptTokens(options.Keep, prompt);
         context.Reset();
         foreach (var token in prompt)
         {
@@ -150,7 +156,19 @@ public sealed class TextGenerator : IDisposable
                     break;
                 }
 
-                if (context.Position >= context.ContextLength)
+                if (options.ContextShift && context.Position + 1 >= context.ContextLength)
+                {
+                    // llama-completion's test and arithmetic: shift once the next token would fill the last cell.
+                    var discard = (context.Position - keep) / 2;
+                    if (discard < 1)
+                    {
+                        reason = StopReason.ContextFull; // everything left is kept
+                        break;
+                    }
+
+                    context.Shift(keep, discard);
+                }
+                else if (context.Position >= context.ContextLength)
                 {
                     reason = StopReason.ContextFull;
                     break;
@@ -190,6 +208,20 @@ public sealed class TextGenerator : IDisposable
             PromptDuration = promptTime,
             GenerationDuration = clock.Elapsed,
         };
+    }
+
+    // llama-completion's n_keep: the whole prompt for -1 or more than it has, else the count asked for plus BOS when
+    // the tokenizer put one in front ("always keep the BOS token").
+    private int KeptTokens(int keep, int[] prompt)
+    {
+        if (keep < 0 || keep > prompt.Length)
+        {
+            return prompt.Length;
+        }
+
+        var tokenizer = Model.Tokenizer;
+        var addedBos = tokenizer.AddBos && tokenizer.BosId is { } bos && prompt[0] == bos;
+        return keep + (addedBos ? 1 : 0);
     }
 
     private InferenceContext ContextFor(ContextOptions options)
