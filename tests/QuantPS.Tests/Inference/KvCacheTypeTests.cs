@@ -45,6 +45,29 @@ public sealed class KvCacheTypeTests
         Assert.True(rowDiff <= SummationOrderTolerance, $"max |Δlogit| {rowDiff}");
     }
 
+    // llama.cpp's own Q8_0-cache logits against ours: the same rotation and rounding, with Q8_0's steps tipped now and
+    // then by another summation order (measured 0.0038; without the rotation 0.017).
+    private const float Q8CacheTolerance = 0.01f;
+
+    [Fact]
+    public void Q8_0_cache_rotates_as_llama_cpp_does_and_matches_its_logits()
+    {
+        // llama.cpp 3f545bec with -ctk q8_0 -ctv q8_0 puts a Walsh-Hadamard rotation around the quantized cache
+        // (attn_rot_k / attn_rot_v: synth-256's heads of 64); Data/README.md says how the reference was made.
+        const string folder = "synth-256-F16";
+        using var model = GoldenLogitsTests.Load(folder);
+        var ids = GoldenLogits.Ids(folder, "p2_paragraph.prompt_ids.txt");
+        var expected = GoldenLogits.TestData("synth-256-kv-q8_0.p2_paragraph.logits.f32");
+        using var rotated = model.CreateContext(new ContextOptions { ContextLength = 512, Threads = 2, KvCacheType = KvCacheType.Q8_0 });
+        var diff = GoldenLogits.MaxAbsDiff(expected, rotated.EvaluateAll(ids, TestContext.Current.CancellationToken));
+        Assert.True(diff <= Q8CacheTolerance, $"max |Δlogit| {diff}");
+
+        // The rotation is what brings it within: the plain Q8_0 cache is further from llama.cpp's.
+        using var plain = model.CreateContext(new ContextOptions { ContextLength = 512, Threads = 2, KvCacheType = KvCacheType.Q8_0, RotateQuantizedCache = false });
+        var unrotated = GoldenLogits.MaxAbsDiff(expected, plain.EvaluateAll(ids, TestContext.Current.CancellationToken));
+        Assert.True(unrotated > Q8CacheTolerance, $"without the rotation: max |Δlogit| {unrotated}");
+    }
+
     [Fact]
     public void Token_by_token_evaluation_agrees_with_the_batch()
     {

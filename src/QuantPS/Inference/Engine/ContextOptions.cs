@@ -25,4 +25,11 @@ public sealed record ContextOptions
     /// memory on gemma2 at long contexts, and what <see cref="InferenceContext.Shift"/> needs.
     /// </summary>
     public bool FullSlidingWindowCache { get; init; }
+
+    /// <summary>
+    /// llama.cpp's attention rotation (attn_rot_k / attn_rot_v, on by default there; LLAMA_ATTN_ROT_DISABLE=1 turns it
+    /// off): with a quantized (Q8_0) cache and heads a multiple of 64 values, Q and K, and V, go through a Walsh-Hadamard
+    /// rotation before the cache and the attention output back through it, so the quantization error spreads evenly.
+    /// </summary>
+    public bool RotateQuantizedCache { get; init; } = true;
 }

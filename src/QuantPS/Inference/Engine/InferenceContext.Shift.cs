@@ -40,7 +40,17 @@ public sealed unsafe partial class InferenceContext
             for (var from = keep + discard; from < Position; from++)
             {
                 _cache.ReadKey(layer, from, key);
+                if (_keyRotation != 0)
+                {
+                    Hadamard.Rotate(key, _cache.RowValues, _keyRotation); // out of the cache's rotation, as llama.cpp's shift
+                }
+
                 rope.Apply(key, _config.KvHeadCount, _config.HeadDimension);
+                if (_keyRotation != 0)
+                {
+                    Hadamard.Rotate(key, _cache.RowValues, _keyRotation);
+                }
+
                 _cache.Write(key, _cache.Key(layer, from - discard), _cache.RowValues);
                 _cache.MoveValue(layer, from, from - discard);
             }

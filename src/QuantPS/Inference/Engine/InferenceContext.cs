@@ -21,6 +21,8 @@ public sealed unsafe partial class InferenceContext : IDisposable
     private readonly Rope _rope;
     private readonly Rope _slidingRope; // gemma2's sliding-window layers may have their own RoPE base
     private readonly int _batch;
+    private readonly int _keyRotation;   // Hadamard chunk for Q and K around a quantized cache (0: none)
+    private readonly int _valueRotation; // and for V and the attention output
     private readonly float[] _lastLogits;
     private readonly int[] _single = new int[1];
     private byte* _memory;
@@ -56,6 +58,13 @@ public sealed unsafe partial class InferenceContext : IDisposable
         Options = options;
         _batch = Math.Min(options.BatchSize, contextLength);
         _cache = new KvCache(_config, contextLength, options.KvCacheType, _batch, options.FullSlidingWindowCache);
+        if (options.RotateQuantizedCache && options.KvCacheType == KvCacheType.Q8_0 && _config.HeadDimension % 64 == 0)
+        {
+            // llama.cpp: K the largest power of two dividing the head, V chunks of 64 ("smaller seems beneficial").
+            _keyRotation = Hadamard.KeySize(_config.HeadDimension);
+            _valueRotation = 64;
+        }
+
         try
         {
             _workspace = new MatMulWorkspace(options.Threads);
@@ -259,6 +268,11 @@ public sealed unsafe partial class InferenceContext : IDisposable
 
             StoreKeysAndValues(l, n, first);
             _attention.Run(l, _q, n, first, _att);
+            if (_valueRotation != 0)
+            {
+                Hadamard.Rotate(_att, (long)n * _config.QueryWidth, _valueRotation); // back from the rotated V
+            }
+
             layer.Output.Multiply(_att, n, _delta, _workspace);
             AddBias(_delta, layer.OutputBias, n, d);
             if (layer.PostAttentionNorm != null)
@@ -310,8 +324,8 @@ public sealed unsafe partial class InferenceContext : IDisposable
         layer.Down.Multiply(_gate, rows, _delta + ((long)first * d), _workspace);
     }
 
-    // RoPE on this batch's Q and K (then Q's own scale, where the architecture has one), then K and V into the cache
-    // at their positions.
+    // RoPE on this batch's Q and K (then Q's own scale, where the architecture has one), the Hadamard rotation of Q, K
+    // and V around a quantized cache, then K and V into the cache at their positions.
     private void StoreKeysAndValues(int layer, int n, int first)
     {
         var hd = _config.HeadDimension;
@@ -329,8 +343,16 @@ public sealed unsafe partial class InferenceContext : IDisposable
 
             var k = _k + ((long)t * kvw);
             rope.Apply(k, _config.KvHeadCount, hd);
+            var v = _v + ((long)t * kvw);
+            if (_keyRotation != 0)
+            {
+                Hadamard.Rotate(q, _config.QueryWidth, _keyRotation); // Q K^T is unchanged: H is orthonormal
+                Hadamard.Rotate(k, kvw, _keyRotation);
+                Hadamard.Rotate(v, kvw, _valueRotation);
+            }
+
             _cache.Write(k, _cache.Key(layer, first + t), kvw);
-            _cache.Write(_v + ((long)t * kvw), _cache.Value(layer, first + t), kvw);
+            _cache.Write(v, _cache.Value(layer, first + t), kvw);
         }
     }
 
