@@ -18,6 +18,7 @@ internal static class PlatformModules
     private static string[] Write()
     {
         var folder = Directory.CreateTempSubdirectory("quantps-psmodules-").FullName;
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(folder, recursive: true);
         return
         [
             Manifest(folder, "Microsoft.PowerShell.Utility", typeof(SelectObjectCommand).Assembly.Location),
