@@ -74,13 +74,30 @@ internal sealed partial class LegacyKernelEmitter
                 }
             }
 
+            var pair = HasLeftoverPair(model, width);
+            if (pair)
+            {
+                writer.Line("var pair = g + 1 < chunks;").Line("long rest = pair ? g + 2 : g;");
+            }
+
+            var rest = pair ? "rest" : "g";
             for (var r = 0; r < Rows; r++)
             {
+                var rowActivations = $"activations + {Width.Text(r)} * activationStride";
                 writer.Line($"float result{r} = {width.Vec}.Sum(acc0_{r} + acc1_{r}){(withMin ? $" + Vector128.Sum(minAcc_{r})" : "")};");
-                writer.Line("if (g < chunks)");
+                if (pair)
+                {
+                    writer.Line("if (pair)");
+                    using (writer.Braces())
+                    {
+                        writer.Line($"result{r} += {LeftoverPairDot(activation.TypeSize, "(" + rowActivations + ")")};");
+                    }
+                }
+
+                writer.Line($"if ({rest} < chunks)");
                 using (writer.Braces())
                 {
-                    writer.Line($"result{r} += DotScalar((chunks - g) * {Chunk}, weights + g * TypeSize, activations + {Width.Text(r)} * activationStride + g * {Width.Text(activation.TypeSize)});");
+                    writer.Line($"result{r} += DotScalar((chunks - {rest}) * {Chunk}, weights + {rest} * TypeSize, {rowActivations} + {rest} * {Width.Text(activation.TypeSize)});");
                 }
 
                 writer.Line($"results[{Width.Text(r)}] = result{r};");

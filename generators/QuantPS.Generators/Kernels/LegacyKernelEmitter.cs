@@ -178,7 +178,18 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
                 }
             }
 
-            // Leftover chunks (a row of blocks not divisible by the step) go through the reference: same bits.
+            // Leftover chunks (a row of blocks not divisible by the step): a pair through the narrower step, where this
+            // one is wider (attention's heads of 64 values are all leftover at 512 bits), the rest through the
+            // reference; every value the same bits either way.
+            if (HasLeftoverPair(model, width))
+            {
+                writer.Line("if (g + 1 < chunks)");
+                using (writer.Braces())
+                {
+                    writer.Line($"DequantizeRow{Width.V256.Suffix}(source + g * TypeSize, destination + g * {Chunk}, 2 * {Chunk});").Line("g += 2;");
+                }
+            }
+
             writer.Line("if (g < chunks)");
             using (writer.Braces())
             {
@@ -253,6 +264,15 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
             }
 
             writer.Line($"float result = {width.Vec}.Sum(acc0 + acc1){(withMin ? " + Vector128.Sum(minAcc)" : "")};");
+            if (HasLeftoverPair(model, width))
+            {
+                writer.Line("if (g + 1 < chunks)");
+                using (writer.Braces())
+                {
+                    writer.Line($"result += {LeftoverPairDot(activation.TypeSize, "activations")};").Line("g += 2;");
+                }
+            }
+
             writer.Line("if (g < chunks)");
             using (writer.Braces())
             {
@@ -482,6 +502,18 @@ internal sealed partial class LegacyKernelEmitter : KernelFamily
     }
 
     private static int ChunksPerStep(Width width) => width == Width.V512 ? 4 : 2;
+
+    /// <summary>
+    /// Whether a wider loop sends two leftover chunks through the 256-bit Dot (one pass of its loop) instead of the
+    /// scalar loop: attention's Q8_0 keys of 64 values are all leftover at 512 bits. Dot and Dot4 add the same terms
+    /// in the same order, so they still agree bit for bit. Blocks of one chunk only (a pair is then addressed as g
+    /// blocks in; rows of bigger blocks leave no pair over).
+    /// </summary>
+    private static bool HasLeftoverPair(KernelModel model, Width width) =>
+        ChunksPerStep(width) > ChunksPerStep(Width.V256) && model.Layout.BlockSize == Chunk;
+
+    private static string LeftoverPairDot(int activationBytes, string activations) =>
+        $"Dot{Width.V256.Suffix}(2 * {Chunk}, weights + g * TypeSize, {activations} + g * {Width.Text(activationBytes)})";
 
     private static int VectorsPerStep(Width width) => ChunksPerStep(width) * Chunk * 8 / width.Bits;
 }

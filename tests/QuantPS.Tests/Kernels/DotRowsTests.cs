@@ -55,8 +55,9 @@ public sealed class DotRowsTests
         fixed (byte* a = activations)
         fixed (float* four = results)
         {
-            // The whole row, and one block short of it (an odd step count leaves a tail for the scalar loop).
-            foreach (var count in new long[] { Count, Count - info.BlockSize })
+            // The whole row; one and two blocks short of it (leftovers after the widest step: a pair through the narrower
+            // step, a single block through the scalar loop); and two blocks alone (attention's Q8_0 keys of 64 values).
+            foreach (var count in new long[] { Count, Count - info.BlockSize, Count - (2 * info.BlockSize), 2 * info.BlockSize })
             for (var row = 0; row < KernelGolden.Rows; row++)
             {
                 dot4(count, w + (row * weightRowBytes), a, activationBytes, four);
