@@ -9,7 +9,8 @@ namespace QuantPS.Generators.Kernels;
 /// as (0 + 2) + (1 + 3), the 16 lanes summed in _mm512_reduce_add_ps's order (GCC: lanes i + 8, then i + 4, then
 /// i + 2, then the pair), then the values past the last whole step added in double.</item>
 /// <item>MadRoundF16 is ggml_vec_mad_f16 (acc = F16(fma(value, factor, acc)), each value on its own) and ScaleRoundF16
-/// ggml_vec_scale_f16 (acc = F16(acc x factor)).</item>
+/// ggml_vec_scale_f16 (acc = F16(acc x factor)); MadF32 is ggml_vec_mad_f32 (acc = fma(value, factor, acc)), the V sum
+/// over an F32 or quantized cache.</item>
 /// </list>
 /// Every width gives the scalar form's bits: the sums are lane for lane the same and the F16 rounding is exact. The
 /// active width's three are called directly (no delegate), and PrefetchRow fetches the cache rows the walk reads next.
@@ -123,6 +124,17 @@ internal static class AttentionKernelEmitter
             }
         }
 
+        /// <summary>acc = fma(value, factor, acc) for each of count values (ggml_vec_mad_f32: an F32 or quantized cache's V sum), in scalar form: the reference for every width.</summary>
+        public static void MadF32Scalar(long count, float* acc, float* value, float factor) => MadTail(acc, value, factor, 0, count);
+
+        private static void MadTail(float* acc, float* value, float factor, long first, long count)
+        {
+            for (long i = first; i < count; i++)
+            {
+                acc[i] = MathF.FusedMultiplyAdd(value[i], factor, acc[i]);
+            }
+        }
+
         /// <summary>acc = F16(acc x factor) for each of count values, in scalar form: the reference for every width.</summary>
         public static void ScaleRoundF16Scalar(long count, float* acc, float factor) => ScaleRoundTail(acc, factor, 0, count);
 
@@ -155,6 +167,26 @@ internal static class AttentionKernelEmitter
             }
 
             MadRoundTail(acc, value, factor, i, count);
+        }
+
+        /// <summary>acc = fma(value, factor, acc), $L values a step; without fused multiply-adds at this width, the scalar form.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public static void MadF32$W(long count, float* acc, float* value, float factor)
+        {
+            if (!($FMA))
+            {
+                MadF32Scalar(count, acc, value, factor);
+                return;
+            }
+
+            var f = $V.Create(factor);
+            long i = 0;
+            for (; i + $L <= count; i += $L)
+            {
+                Simd.MultiplyAdd($V.Load(value + i), f, $V.Load(acc + i)).Store(acc + i);
+            }
+
+            MadTail(acc, value, factor, i, count);
         }
 
         /// <summary>destination = each source value rounded to F16, $L values a step (destination may be source).</summary>
@@ -251,6 +283,7 @@ internal static class AttentionKernelEmitter
     private const string Dispatch = """
         private static readonly global::QuantPS.Kernels.KeyDotKernel[] KeyDotByWidth = { KeyDotF16Scalar, KeyDotF16V128, KeyDotF16V256, KeyDotF16V512 };
         private static readonly global::QuantPS.Kernels.MadRoundKernel[] MadRoundByWidth = { MadRoundF16Scalar, MadRoundF16V128, MadRoundF16V256, MadRoundF16V512 };
+        private static readonly global::QuantPS.Kernels.MadRoundKernel[] MadByWidth = { MadF32Scalar, MadF32V128, MadF32V256, MadF32V512 };
         private static readonly global::QuantPS.Kernels.ScaleRoundKernel[] ScaleRoundByWidth = { ScaleRoundF16Scalar, ScaleRoundF16V128, ScaleRoundF16V256, ScaleRoundF16V512 };
 
         /// <summary>KeyDotF16 instantiated at <paramref name="width"/>.</summary>
@@ -258,6 +291,9 @@ internal static class AttentionKernelEmitter
 
         /// <summary>MadRoundF16 instantiated at <paramref name="width"/>.</summary>
         public static global::QuantPS.Kernels.MadRoundKernel MadRoundF16At(global::QuantPS.Kernels.VectorWidth width) => MadRoundByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
+
+        /// <summary>MadF32 instantiated at <paramref name="width"/>.</summary>
+        public static global::QuantPS.Kernels.MadRoundKernel MadF32At(global::QuantPS.Kernels.VectorWidth width) => MadByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
 
         /// <summary>ScaleRoundF16 instantiated at <paramref name="width"/>.</summary>
         public static global::QuantPS.Kernels.ScaleRoundKernel ScaleRoundF16At(global::QuantPS.Kernels.VectorWidth width) => ScaleRoundByWidth[global::QuantPS.Kernels.KernelWidth.Index(width)];
@@ -284,6 +320,18 @@ internal static class AttentionKernelEmitter
                 case 2: MadRoundF16V256(count, acc, value, factor); break;
                 case 1: MadRoundF16V128(count, acc, value, factor); break;
                 default: MadRoundF16Scalar(count, acc, value, factor); break;
+            }
+        }
+
+        /// <summary>MadF32 at <see cref="global::QuantPS.Kernels.KernelWidth.Active"/>.</summary>
+        public static void MadF32(long count, float* acc, float* value, float factor)
+        {
+            switch (ActiveIndex)
+            {
+                case 3: MadF32V512(count, acc, value, factor); break;
+                case 2: MadF32V256(count, acc, value, factor); break;
+                case 1: MadF32V128(count, acc, value, factor); break;
+                default: MadF32Scalar(count, acc, value, factor); break;
             }
         }
 

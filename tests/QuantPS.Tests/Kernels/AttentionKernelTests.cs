@@ -60,7 +60,7 @@ public sealed unsafe class AttentionKernelTests
 
     [Theory]
     [MemberData(nameof(Widths))]
-    public void Every_width_s_multiply_add_and_scale_round_to_F16_as_ggml_converts(string widthName)
+    public void Every_width_s_multiply_adds_and_scales_are_ggmls_and_round_to_F16_as_it_converts(string widthName)
     {
         var width = Enum.Parse<VectorWidth>(widthName);
         var acc = Specials();
@@ -87,6 +87,18 @@ public sealed unsafe class AttentionKernelTests
                 var reference = GgmlRound(MathF.FusedMultiplyAdd(value[i], factor, acc[i]));
                 AssertSameValue(reference, expected[i], $"scalar, x {factor}, value {i}");
                 AssertSameValue(reference, actual[i], $"{width}, x {factor}, value {i}");
+            }
+
+            var fused = (float[])acc.Clone();
+            fixed (float* m = fused)
+            fixed (float* v = value)
+            {
+                AttentionKernels.MadF32At(width)(acc.Length, m, v, factor);
+            }
+
+            for (var i = 0; i < acc.Length; i++)
+            {
+                AssertSameValue(MathF.FusedMultiplyAdd(value[i], factor, acc[i]), fused[i], $"{width} F32 multiply-add, x {factor}, value {i}");
             }
 
             var scaled = (float[])acc.Clone();

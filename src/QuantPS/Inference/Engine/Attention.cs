@@ -377,7 +377,7 @@ internal sealed unsafe partial class Attention : IDisposable
                 vs = MathF.Exp(score - m);
             }
 
-            AttentionMath.MultiplyAdd(acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs, hd);
+            AttentionKernels.MadF32(hd, acc, Widen(_cache.Value(_layer, j) + headOffset, v), vs);
             s = (s * ms) + vs;
         }
 

@@ -54,28 +54,6 @@ internal static unsafe class AttentionMath
         }
     }
 
-    // acc += v * factor rounded once to float, as ggml's FMA-based vec_mad: the product and sum are formed in double
-    // (the product exactly), then rounded to float. Portable Vector<T> code: .NET 8 has no generic vector FMA.
-    public static void MultiplyAdd(float* acc, float* v, float factor, int n)
-    {
-        var d = 0;
-        if (Vector.IsHardwareAccelerated)
-        {
-            var f = new Vector<double>(factor);
-            for (; d + Vector<float>.Count <= n; d += Vector<float>.Count)
-            {
-                Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(v + d), out var v0, out var v1);
-                Vector.Widen(Unsafe.ReadUnaligned<Vector<float>>(acc + d), out var a0, out var a1);
-                Unsafe.WriteUnaligned(acc + d, Vector.Narrow((v0 * f) + a0, (v1 * f) + a1));
-            }
-        }
-
-        for (; d < n; d++)
-        {
-            acc[d] = MathF.FusedMultiplyAdd(v[d], factor, acc[d]);
-        }
-    }
-
     // The largest of n > 0 values (NaN if any is NaN, as MathF.Max folds them).
     public static float Max(float* x, int n)
     {
