@@ -32,10 +32,11 @@ public sealed unsafe partial class InferenceContext
         }
 
         var key = _k; // batch x KV width floats, free between forward passes
+        _rope.Prepare(-discard);
+        _slidingRope.Prepare(-discard); // often the same object: then the same table again
         for (var layer = 0; layer < _config.LayerCount; layer++)
         {
             var rope = _config.IsSlidingWindowLayer(layer) ? _slidingRope : _rope;
-            rope.Prepare(-discard);
             // Upward, so a cell is read before the move that overwrites it (destinations lie discard below sources).
             for (var from = keep + discard; from < Position; from++)
             {

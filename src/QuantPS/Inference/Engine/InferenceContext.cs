@@ -348,7 +348,11 @@ public sealed unsafe partial class InferenceContext : IDisposable
             {
                 Hadamard.Rotate(q, _config.QueryWidth, _keyRotation); // Q K^T is unchanged: H is orthonormal
                 Hadamard.Rotate(k, kvw, _keyRotation);
-                Hadamard.Rotate(v, kvw, _valueRotation);
+            }
+
+            if (_valueRotation != 0)
+            {
+                Hadamard.Rotate(v, kvw, _valueRotation); // rotated back after attention
             }
 
             _cache.Write(k, _cache.Key(layer, first + t), kvw);
