@@ -57,6 +57,17 @@ internal static class GoldenLogits
         return max;
     }
 
+    public static double MeanAbsDiff(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual)
+    {
+        double sum = 0;
+        for (var i = 0; i < expected.Length; i++)
+        {
+            sum += Math.Abs(expected[i] - actual[i]);
+        }
+
+        return sum / expected.Length;
+    }
+
     public static int ArgMax(ReadOnlySpan<float> row)
     {
         var best = 0;

@@ -18,6 +18,7 @@ public sealed unsafe partial class InferenceContext : IDisposable
     private readonly MatMulWorkspace _workspace;
     private readonly KvCache _cache;
     private readonly Attention _attention;
+    private readonly MixtureOfExperts? _experts; // the feed-forward block of a mixture-of-experts model
     private readonly Rope _rope;
     private readonly Rope _slidingRope; // gemma2's sliding-window layers may have their own RoPE base
     private readonly int _batch;
@@ -75,11 +76,14 @@ public sealed unsafe partial class InferenceContext : IDisposable
                 ? new Rope(_config with { RopeFreqBase = _config.SlidingWindowRopeFreqBase }, ropeFactors)
                 : _rope;
             _lastLogits = new float[_config.VocabularySize];
-            long d = _config.EmbeddingLength, qw = _config.QueryWidth, kvw = _config.KvWidth, ff = _config.FeedForwardLength;
+            // A mixture of experts has its own scratch for the feed-forward block; a dense model's gate and up are here.
+            long d = _config.EmbeddingLength, qw = _config.QueryWidth, kvw = _config.KvWidth;
+            long ff = _config.IsMixtureOfExperts ? 0 : _config.FeedForwardLength;
             // The attention sublayer's Q, K, V and output are dead once its output projection has run, and the
             // feed-forward's gate and up are only live inside their sublayer: the two sets share one region. The
             // feed-forward runs FeedForwardChunk tokens at a time, so its two widest buffers stay small.
             _feedForwardRows = Math.Min(_batch, FeedForwardChunk);
+            _experts = _config.IsMixtureOfExperts ? new MixtureOfExperts(_config, _feedForwardRows) : null;
             var attention = ((2 * qw) + (2 * kvw)) * _batch;
             var feedForward = 2 * ff * _feedForwardRows;
             var floats = (3 * d * _batch) + Math.Max(attention, feedForward);
@@ -310,6 +314,12 @@ public sealed unsafe partial class InferenceContext : IDisposable
     {
         var d = _config.EmbeddingLength;
         var input = _xb + ((long)first * d);
+        if (layer.Experts is not null)
+        {
+            _experts!.Run(layer.Experts, input, rows, _delta + ((long)first * d), _workspace);
+            return;
+        }
+
         layer.Gate.Multiply(input, rows, _gate, _workspace);
         layer.Up.Multiply(input, rows, _up, _workspace);
         if (_config.Activation == FeedForwardActivation.Gelu)
@@ -421,6 +431,7 @@ public sealed unsafe partial class InferenceContext : IDisposable
     {
         _workspace?.Dispose();
         _attention?.Dispose();
+        _experts?.Dispose();
         _cache?.Dispose();
         FreeActivations();
         GC.SuppressFinalize(this);

@@ -39,9 +39,11 @@ public sealed partial record ModelConfig
     /// The architectures this engine has a forward pass for: llama (also Mistral's models, which llama.cpp files as
     /// llama), qwen2 (Q/K/V biases), qwen3 (per-head RMS norm of Q and K), phi3 (fused QKV and gate/up, LongRoPE
     /// factors), gemma and gemma2 (scaled embeddings, GeGLU, tied output; gemma2 adds post-norms, soft-capping and
-    /// sliding-window layers), with llama.cpp's RoPE layout for each. See ModelConfig.Architectures.cs.
+    /// sliding-window layers), qwen3moe (qwen3's attention, a mixture of experts in every layer; llama files with
+    /// expert_count, such as Mixtral's, have one too), with llama.cpp's RoPE layout for each. See
+    /// ModelConfig.Architectures.cs and ModelConfig.Experts.cs.
     /// </summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3", "phi3", "gemma", "gemma2" };
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3", "qwen3moe", "phi3", "gemma", "gemma2" };
 
     /// <summary>The strings rope.scaling.type may hold (llama.cpp's LLAMA_ROPE_SCALING_TYPES).</summary>
     public static IReadOnlyList<string> SupportedRopeScalings { get; } = new[] { "none", "linear", "yarn", "longrope" };
@@ -125,7 +127,10 @@ public sealed partial record ModelConfig
         var reader = new KeyReader(metadata, arch);
         var layers = reader.Int("block_count", min: 1);
         var embedding = reader.Int("embedding_length", min: 1);
-        var feedForward = reader.Int("feed_forward_length", min: 1);
+        // qwen3moe may size its experts by expert_feed_forward_length alone (llama.cpp reads n_ff as optional).
+        var feedForward = arch == "qwen3moe"
+            ? reader.Int("feed_forward_length", min: 0, fallback: 0)
+            : reader.Int("feed_forward_length", min: 1);
         var heads = reader.Int("attention.head_count", min: 1);
         var kvHeads = reader.Int("attention.head_count_kv", min: 1, fallback: heads);
         if (heads % kvHeads != 0)
@@ -196,7 +201,7 @@ public sealed partial record ModelConfig
             RopeFinetuned = metadata.GetBool(arch + ".rope.scaling.finetuned") ?? false,
             AttentionScale = scale == 0f ? 1f / MathF.Sqrt(headDim) : scale,
         };
-        return WithArchitectureSettings(config, reader);
+        return WithExperts(WithArchitectureSettings(config, reader), reader);
     }
 
     // rope.scaling.type, "linear" when absent; llama.cpp asserts on anything else, this names the key and the choices.

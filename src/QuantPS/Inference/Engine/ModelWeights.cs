@@ -45,6 +45,12 @@ public readonly unsafe struct WeightMatrix
         MatMulDriver.Multiply(Type, Data, Columns, Rows, x, m, y, workspace);
 }
 
+/// <summary>
+/// One layer's experts: the router (ffn_gate_inp, one row of logits per expert) and each expert's gate, up and down,
+/// views into the 3-D ffn_*_exps tensors.
+/// </summary>
+public sealed record ExpertWeights(WeightMatrix Router, IReadOnlyList<WeightMatrix> Gate, IReadOnlyList<WeightMatrix> Up, IReadOnlyList<WeightMatrix> Down);
+
 /// <summary>The weights of one transformer block.</summary>
 public sealed unsafe class LayerWeights
 {
@@ -60,11 +66,15 @@ public sealed unsafe class LayerWeights
 
     public required float* FeedForwardNorm { get; init; }
 
-    public required WeightMatrix Gate { get; init; }
+    /// <summary>The dense feed-forward block's matrices; unset (default) in a mixture-of-experts layer.</summary>
+    public WeightMatrix Gate { get; init; }
 
-    public required WeightMatrix Up { get; init; }
+    public WeightMatrix Up { get; init; }
 
-    public required WeightMatrix Down { get; init; }
+    public WeightMatrix Down { get; init; }
+
+    /// <summary>The experts that replace Gate, Up and Down in a mixture-of-experts model; null in a dense one.</summary>
+    public ExpertWeights? Experts { get; init; }
 
     /// <summary>Optional biases added after the Q, K, V and output projections (qwen2; optional in llama); null when absent.</summary>
     public float* QueryBias { get; init; }
@@ -149,12 +159,13 @@ public sealed unsafe class ModelWeights
 
         var layers = new LayerWeights[config.LayerCount];
         var gemma2 = config.Architecture == "gemma2";
-        var qwen3 = config.Architecture == "qwen3";
+        var qwen3 = config.Architecture is "qwen3" or "qwen3moe";
         for (var i = 0; i < layers.Length; i++)
         {
             var p = $"blk.{i}.";
             var (query, key, value) = QueryKeyValue(model, loader, config, p);
-            var (gate, up) = GateUp(loader, config, p);
+            var experts = config.IsMixtureOfExperts ? Experts(loader, config, p) : null;
+            var (gate, up) = experts is null ? GateUp(loader, config, p) : default;
             layers[i] = new LayerWeights
             {
                 AttentionNorm = loader.Vector(p + "attn_norm.weight", d),
@@ -165,7 +176,8 @@ public sealed unsafe class ModelWeights
                 FeedForwardNorm = loader.Vector(p + "ffn_norm.weight", d),
                 Gate = gate,
                 Up = up,
-                Down = loader.Matrix(p + "ffn_down.weight", config.FeedForwardLength, d),
+                Down = experts is null ? loader.Matrix(p + "ffn_down.weight", config.FeedForwardLength, d) : default,
+                Experts = experts,
                 QueryBias = loader.OptionalVector(p + "attn_q.bias", config.QueryWidth),
                 KeyBias = loader.OptionalVector(p + "attn_k.bias", config.KvWidth),
                 ValueBias = loader.OptionalVector(p + "attn_v.bias", config.KvWidth),
@@ -228,8 +240,37 @@ public sealed unsafe class ModelWeights
         return (fused.RowSlice(0, ff, "gate"), fused.RowSlice(ff, ff, "up"));
     }
 
+    // A mixture-of-experts layer (llama.cpp's llama and qwen3moe loaders): the router ffn_gate_inp, one row per expert,
+    // and the experts' gate, up and down stacked in 3-D tensors, each expert a view of its own.
+    private static ExpertWeights Experts(Loader loader, ModelConfig config, string p)
+    {
+        var d = config.EmbeddingLength;
+        var width = config.ExpertFeedForwardLength;
+        var count = config.ExpertCount;
+        return new ExpertWeights(
+            loader.Matrix(p + "ffn_gate_inp.weight", d, count),
+            loader.Experts(p + "ffn_gate_exps.weight", d, width, count),
+            loader.Experts(p + "ffn_up_exps.weight", d, width, count),
+            loader.Experts(p + "ffn_down_exps.weight", width, d, count));
+    }
+
     private readonly struct Loader(GgufModel model)
     {
+        // [columns, rows, count]: count matrices one after the other, as ggml lays out a 3-D tensor.
+        public WeightMatrix[] Experts(string name, int columns, int rows, int count)
+        {
+            var tensor = model.FindTensor(name)
+                ?? throw new LlmException(LlmErrorKind.MissingTensor, $"The model lacks the tensor {name}.", name);
+            if (tensor.Shape.Count != 3 || tensor.Shape[0] != columns || tensor.Shape[1] != rows || tensor.Shape[2] != count)
+            {
+                throw new LlmException(LlmErrorKind.InvalidTensor,
+                    $"The tensor {name} has shape [{string.Join(", ", tensor.Shape)}]; the metadata implies [{columns}, {rows}, {count}].", name);
+            }
+
+            var all = Checked(tensor, columns, checked(rows * count));
+            return Enumerable.Range(0, count).Select(e => all.RowSlice(e * rows, rows, $"expert {e}")).ToArray();
+        }
+
         public GgufTensorInfo Require(string name, long columns, long rows)
         {
             var tensor = model.FindTensor(name)
@@ -245,9 +286,12 @@ public sealed unsafe class ModelWeights
             return tensor;
         }
 
-        public WeightMatrix Matrix(string name, int columns, int rows)
+        public WeightMatrix Matrix(string name, int columns, int rows) => Checked(Require(name, columns, rows), columns, rows);
+
+        // A tensor the kernels can multiply, as a matrix of rows x columns.
+        private WeightMatrix Checked(GgufTensorInfo tensor, int columns, int rows)
         {
-            var tensor = Require(name, columns, rows);
+            var name = tensor.Name;
             if (!MatMulDriver.IsSupported(tensor.Type))
             {
                 throw new LlmException(LlmErrorKind.InvalidTensor,

@@ -1,0 +1,75 @@
+namespace QuantPS.Inference.Engine;
+
+/// <summary>
+/// The mixture-of-experts settings (llama.cpp's n_expert, n_expert_used, n_ff_exp): a llama file with expert_count
+/// (Mixtral's) and every qwen3moe file replace each layer's feed-forward block by a router over
+/// <see cref="ExpertCount"/> experts, of which the <see cref="ExpertsUsed"/> most probable run for each token.
+/// </summary>
+public sealed partial record ModelConfig
+{
+    /// <summary>llama.cpp's LLAMA_MAX_EXPERTS: its loader asserts expert_count is no larger.</summary>
+    public const int MaxExperts = 1024;
+
+    /// <summary>Experts per layer (expert_count); 0 for a dense model.</summary>
+    public int ExpertCount { get; init; }
+
+    /// <summary>Experts each token runs through (expert_used_count); 0 for a dense model.</summary>
+    public int ExpertsUsed { get; init; }
+
+    /// <summary>
+    /// Feed-forward width of one expert: llama's experts are <see cref="FeedForwardLength"/> wide; qwen3moe's
+    /// expert_feed_forward_length, else feed_forward_length / expert_used_count (as llama.cpp); 0 for a dense model.
+    /// </summary>
+    public int ExpertFeedForwardLength { get; init; }
+
+    /// <summary>Whether every layer's feed-forward block is a mixture of experts.</summary>
+    public bool IsMixtureOfExperts => ExpertCount > 0;
+
+    private static ModelConfig WithExperts(ModelConfig config, KeyReader reader)
+    {
+        var arch = config.Architecture;
+        var moeArchitecture = arch == "qwen3moe";
+        var count = reader.Int("expert_count", min: 0, fallback: 0);
+        var used = reader.Int("expert_used_count", min: 0, fallback: 0);
+        if (count > MaxExperts)
+        {
+            throw reader.Invalid("expert_count", $"{count} is more than llama.cpp's limit of {MaxExperts}");
+        }
+
+        if (count == 0)
+        {
+            if (moeArchitecture)
+            {
+                throw reader.Invalid("expert_count", $"a {arch} model needs experts, and it has none");
+            }
+
+            // llama.cpp asserts n_expert_used == 0 without experts; only a uniform dense model reaches here.
+            return used == 0 ? config : throw reader.Invalid("expert_used_count", $"{used} experts used of none");
+        }
+
+        if (arch is not ("llama" or "qwen3moe"))
+        {
+            throw reader.Invalid("expert_count", $"experts in a {arch} model are not supported (llama and qwen3moe have them)");
+        }
+
+        if (used < 1 || used > count)
+        {
+            throw reader.Invalid("expert_used_count", $"{used} experts used of {count}: it must be 1 to {count}");
+        }
+
+        if (reader.Int("expert_group_count", min: 0, fallback: 0) > 1)
+        {
+            throw reader.Invalid("expert_group_count", "grouped expert routing (DeepSeek V3's) is not supported");
+        }
+
+        var expertWidth = !moeArchitecture ? config.FeedForwardLength
+            : reader.Int("expert_feed_forward_length", min: 0, fallback: 0) is > 0 and var width ? width
+            : config.FeedForwardLength / used;
+        if (expertWidth < 1)
+        {
+            throw reader.Invalid("expert_feed_forward_length", $"the experts' width is {expertWidth} (feed_forward_length {config.FeedForwardLength} / {used} experts used)");
+        }
+
+        return config with { ExpertCount = count, ExpertsUsed = used, ExpertFeedForwardLength = expertWidth };
+    }
+}

@@ -1,0 +1,132 @@
+using System.Globalization;
+using QuantPS.Gguf;
+using QuantPS.Kernels;
+using QuantPS.TestSupport;
+
+namespace QuantPS.Tests.Engine;
+
+/// <summary>
+/// Mixture-of-experts models made from synth-256 (golden README section 1) with the GGUF writer, for comparing with
+/// llama.cpp (Inference/Data/README.md says how the reference logits were made). Each layer's dense ffn_gate, ffn_up
+/// and ffn_down become <see cref="Variant.Experts"/> experts, expert e built from the dense F16 rows (no rounding) by
+/// cyclic shifts that grow with e: gate rows by 97e, up rows by 41e, down rows by 13e and down columns by 97e (and only
+/// the first <see cref="Variant.Width"/> of each); expert 0 of llama-moe is the dense block itself. The router
+/// ffn_gate_inp.weight (F32, [256, experts]) is 0.15 sin(0.37 i + 1.3 e + 0.7 l) + 0.05 cos(0.11 i e).
+/// <list type="bullet">
+/// <item>llama-moe: arch llama with llama.expert_count 4 and expert_used_count 2 (Mixtral's layout), experts 512 wide;</item>
+/// <item>qwen3moe: <see cref="SyntheticArchitectures"/>' qwen3 model (per-head Q/K norms) as qwen3moe with 8 experts,
+/// 3 used, qwen3moe.expert_feed_forward_length 256.</item>
+/// </list>
+/// </summary>
+internal static class SyntheticExperts
+{
+    public sealed record Variant(string Name, string Architecture, int Experts, int Used, int Width);
+
+    public static readonly Variant LlamaMoe = new("llama-moe", "llama", 4, 2, 512);
+
+    public static readonly Variant Qwen3Moe = new("qwen3moe", "qwen3moe", 8, 3, 256);
+
+    public static IReadOnlyList<Variant> Variants { get; } = [LlamaMoe, Qwen3Moe];
+
+    public static Variant Get(string name) => Variants.Single(v => v.Name == name);
+
+    public static string Write(string folder, Variant variant)
+    {
+        var qwen = variant.Architecture == "qwen3moe";
+        var sourcePath = qwen
+            ? SyntheticArchitectures.Write(Directory.CreateDirectory(Path.Combine(folder, "qwen3-source")).FullName, "qwen3")
+            : SharedData.File(SyntheticArchitectures.Source);
+        using var source = GgufModel.Open(sourcePath);
+        var from = source.Metadata.GetString("general.architecture")!;
+        var a = variant.Architecture;
+        var entries = source.Metadata.Select(e =>
+            e.Key == "general.architecture" ? GgufMetadataEntry.Of(e.Key, a)
+            : e.Key.StartsWith(from + ".", StringComparison.Ordinal) ? new GgufMetadataEntry(a + e.Key[from.Length..], e.Type, e.Value)
+            : e).ToList();
+        entries.Add(GgufMetadataEntry.Of($"{a}.expert_count", (uint)variant.Experts));
+        entries.Add(GgufMetadataEntry.Of($"{a}.expert_used_count", (uint)variant.Used));
+        if (qwen)
+        {
+            entries.Add(GgufMetadataEntry.Of($"{a}.expert_feed_forward_length", (uint)variant.Width));
+        }
+
+        var specs = new List<GgufTensorSpec>();
+        var data = new List<byte[]>();
+        foreach (var tensor in source.Tensors)
+        {
+            var name = tensor.Name;
+            if (name.EndsWith(".ffn_gate.weight", StringComparison.Ordinal) || name.EndsWith(".ffn_up.weight", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (!name.EndsWith(".ffn_down.weight", StringComparison.Ordinal))
+            {
+                specs.Add(new GgufTensorSpec(name, tensor.Type, tensor.Shape));
+                data.Add(source.GetTensorData(tensor).ToArray());
+                continue;
+            }
+
+            var layer = int.Parse(name.Split('.')[1], CultureInfo.InvariantCulture);
+            var p = $"blk.{layer}.";
+            AddExperts(source, variant, layer, p, specs, data);
+        }
+
+        var path = Path.Combine(folder, $"synth-256-{variant.Name}.gguf");
+        GgufWriter.Write(path, entries, specs, i => data[i]);
+        return path;
+    }
+
+    private static void AddExperts(GgufModel source, Variant variant, int layer, string p, List<GgufTensorSpec> specs, List<byte[]> data)
+    {
+        var gate = source.FindTensor(p + "ffn_gate.weight")!;
+        var down = source.FindTensor(p + "ffn_down.weight")!;
+        var d = (int)gate.Shape[0];
+        var ff = (int)gate.Shape[1];
+        int n = variant.Experts, w = variant.Width;
+
+        var router = new float[n * d];
+        for (var e = 0; e < n; e++)
+        {
+            for (var i = 0; i < d; i++)
+            {
+                router[(e * d) + i] = (0.15f * MathF.Sin((0.37f * i) + (1.3f * e) + (0.7f * layer))) + (0.05f * MathF.Cos(0.11f * i * e));
+            }
+        }
+
+        var routerBytes = new byte[router.Length * sizeof(float)];
+        Buffer.BlockCopy(router, 0, routerBytes, 0, routerBytes.Length);
+        specs.Add(new GgufTensorSpec(p + "ffn_gate_inp.weight", GgmlType.F32, [d, n]));
+        data.Add(routerBytes);
+
+        // F16 values: a row of c values is 2c bytes.
+        byte[] Rows(string tensor, int rowValues, int rowsPerExpert, int sourceRows, int rowShift, int columns, int columnShift)
+        {
+            var bytes = source.GetTensorData(source.FindTensor(p + tensor)!).ToArray();
+            var result = new byte[n * rowsPerExpert * columns * 2];
+            var o = 0;
+            for (var e = 0; e < n; e++)
+            {
+                for (var r = 0; r < rowsPerExpert; r++)
+                {
+                    var row = (r + (rowShift * e)) % sourceRows;
+                    for (var c = 0; c < columns; c++)
+                    {
+                        var column = (c + (columnShift * e)) % rowValues;
+                        result[o++] = bytes[(((long)row * rowValues) + column) * 2];
+                        result[o++] = bytes[((((long)row * rowValues) + column) * 2) + 1];
+                    }
+                }
+            }
+
+            return result;
+        }
+
+        specs.Add(new GgufTensorSpec(p + "ffn_gate_exps.weight", gate.Type, [d, w, n]));
+        data.Add(Rows("ffn_gate.weight", d, w, ff, 97, d, 0));
+        specs.Add(new GgufTensorSpec(p + "ffn_up_exps.weight", gate.Type, [d, w, n]));
+        data.Add(Rows("ffn_up.weight", d, w, ff, 41, d, 0));
+        specs.Add(new GgufTensorSpec(p + "ffn_down_exps.weight", down.Type, [w, d, n]));
+        data.Add(Rows("ffn_down.weight", ff, d, d, 13, w, 97));
+    }
+}
