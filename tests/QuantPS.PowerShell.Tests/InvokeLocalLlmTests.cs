@@ -85,6 +85,31 @@ public sealed class InvokeLocalLlmTests(PowerShellSession session) : IClassFixtu
         Assert.Equal(StopReason.StopString, reply.StopReason);
     }
 
+    [Theory]
+    [InlineData("llama-moe")]
+    [InlineData("qwen3moe")]
+    public void A_mixture_of_experts_model_generates_llama_cpps_greedy_tokens(string name)
+    {
+        var folder = Directory.CreateTempSubdirectory("quantps-moe-");
+        try
+        {
+            var model = SyntheticExperts.Write(folder.FullName, SyntheticExperts.Get(name));
+            var result = session.Run("Invoke-LocalLlm -Model $Model -Prompt $Prompt -Temperature 0 -MaxTokens 48 -IgnoreEos",
+                ("Model", model), ("Prompt", PromptText("p1_short")));
+
+            Assert.Empty(result.Errors);
+            var reply = result.Single<LocalLlmResult>();
+            var expected = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Data", $"synth-256-{name}.p1_short.greedy48.ids.txt"))
+                .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse);
+            Assert.Equal((22, 48), (reply.PromptTokens, reply.GeneratedTokens));
+            Assert.Equal(expected, reply.TokenIds);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     [Fact]
     public void ContextShift_generates_past_a_full_context()
     {

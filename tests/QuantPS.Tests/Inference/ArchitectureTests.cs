@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using QuantPS.Gguf;
 using QuantPS.Inference.Engine;
 using QuantPS.Tests.Gguf;
+using QuantPS.TestSupport;
 using Xunit;
 
 namespace QuantPS.Tests.Engine;

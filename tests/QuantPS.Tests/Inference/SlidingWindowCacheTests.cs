@@ -1,6 +1,7 @@
 using QuantPS.Gguf;
 using QuantPS.Inference.Engine;
 using QuantPS.Tests.Gguf;
+using QuantPS.TestSupport;
 using Xunit;
 
 namespace QuantPS.Tests.Engine;

@@ -1,8 +1,7 @@
 using QuantPS.Gguf;
 using QuantPS.Kernels;
-using QuantPS.TestSupport;
 
-namespace QuantPS.Tests.Engine;
+namespace QuantPS.TestSupport;
 
 /// <summary>
 /// Models of other architectures made from synth-256's weights (golden README section 1) with the GGUF writer: the

@@ -1,9 +1,8 @@
 using System.Globalization;
 using QuantPS.Gguf;
 using QuantPS.Kernels;
-using QuantPS.TestSupport;
 
-namespace QuantPS.Tests.Engine;
+namespace QuantPS.TestSupport;
 
 /// <summary>
 /// Mixture-of-experts models made from synth-256 (golden README section 1) with the GGUF writer, for comparing with
