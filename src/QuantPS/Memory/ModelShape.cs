@@ -6,7 +6,7 @@ namespace QuantPS.Memory;
 /// <summary>
 /// The hyperparameters that size a transformer's memory, read as llama.cpp's llama_hparams reads
 /// them: per-layer KV head counts (arrays allowed), head dimensions (key_length / value_length,
-/// default n_embd / n_head) and sliding-window layers.
+/// default n_embd / n_head), sliding-window layers and mixture-of-experts layers.
 /// </summary>
 public sealed record ModelShape
 {
@@ -25,8 +25,23 @@ public sealed record ModelShape
 
     public required int HeadDimensionV { get; init; }
 
-    /// <summary>The widest feed-forward layer (what the compute graph must hold).</summary>
+    /// <summary>
+    /// The widest feed-forward layer (what the compute graph must hold): feed_forward_length. A
+    /// mixture-of-experts model's layers use <see cref="ExpertFeedForwardLength"/> instead.
+    /// </summary>
     public required long FeedForwardLength { get; init; }
+
+    /// <summary>llama.cpp's n_expert: the experts of each mixture-of-experts layer; 0 for a dense model.</summary>
+    public int ExpertCount { get; init; }
+
+    /// <summary>n_expert_used: the experts each token goes through.</summary>
+    public int ExpertUsedCount { get; init; }
+
+    /// <summary>n_ff_exp: the width of one expert's feed-forward (gate and up rows, down columns).</summary>
+    public long ExpertFeedForwardLength { get; init; }
+
+    /// <summary>True when the layers route tokens to experts (build_moe_ffn) rather than one feed-forward.</summary>
+    public bool IsMixtureOfExperts => ExpertCount > 0 && ExpertUsedCount > 0;
 
     public required long VocabularySize { get; init; }
 
@@ -78,6 +93,7 @@ public sealed record ModelShape
         long ff = Scalar("feed_forward_length", 4 * embd);
         long vocab = md.GetArray("tokenizer.ggml.tokens")?.Count
             ?? Scalar("vocab_size", model.FindTensor("token_embd.weight") is { Shape.Count: >= 2 } t ? t.Shape[1] : 0);
+        var (experts, used, expertFf) = Experts(arch, Scalar, ff);
         int window = (int)Scalar("attention.sliding_window", 0);
         var sliding = window > 0 ? SlidingPattern(md.GetValueOrDefault($"{arch}.attention.sliding_window_pattern"), arch, layers) : [];
         return new ModelShape
@@ -90,11 +106,39 @@ public sealed record ModelShape
             HeadDimensionK = headK,
             HeadDimensionV = headV,
             FeedForwardLength = ff,
+            ExpertCount = experts,
+            ExpertUsedCount = used,
+            ExpertFeedForwardLength = expertFf,
             VocabularySize = vocab,
             ContextLength = (int)Scalar("context_length", 0),
             SlidingWindow = sliding.Any(s => s) ? window : 0,
             SlidingLayers = sliding,
         };
+    }
+
+    // Architectures whose experts, without <arch>.expert_feed_forward_length, are n_ff / n_expert_used wide.
+    private static readonly HashSet<string> SplitFeedForward =
+        ["qwen2moe", "qwen3moe", "qwen3next", "qwen3vlmoe", "qwen35moe", "glm4moe", "grovemoe", "llada-moe", "mellum", "nemotron_h_moe", "rnd1"];
+
+    // llama_model's load_hparams: <arch>.expert_count and expert_used_count (absent or 0: a dense model).
+    // The expert width: llama (Mixtral's layout) makes experts n_ff wide; the other architectures read
+    // <arch>.expert_feed_forward_length, and without it use n_ff / n_expert_used (qwen3moe and kin) or n_ff.
+    private static (int Count, int Used, long Width) Experts(string arch, Func<string, long, long> scalar, long ff)
+    {
+        int count = (int)scalar("expert_count", 0);
+        int used = (int)scalar("expert_used_count", 0);
+        if (count <= 0 || used <= 0)
+        {
+            return (0, 0, 0);
+        }
+
+        long width = arch == "llama" ? ff : scalar("expert_feed_forward_length", 0);
+        if (width <= 0)
+        {
+            width = SplitFeedForward.Contains(arch) ? ff / used : ff;
+        }
+
+        return (count, used, width);
     }
 
     // llama.cpp's set_swa_pattern(n): layer il slides when il % n < n - 1. Architectures set the
