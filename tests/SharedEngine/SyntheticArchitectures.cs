@@ -110,7 +110,7 @@ internal static class SyntheticArchitectures
         }
 
         var path = Path.Combine(folder, $"synth-256-{architecture}.gguf");
-        GgufWriter.Write(path, entries, specs, i => data[i]);
+        GgufWriter.Write(path, entries, specs, i => data[i], overwrite: true); // deterministic: a rewrite is the same file
         return path;
 
         void Add(string name, int length, Func<int, float> value)

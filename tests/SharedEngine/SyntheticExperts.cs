@@ -12,7 +12,8 @@ namespace QuantPS.TestSupport;
 /// the first <see cref="Variant.Width"/> of each); expert 0 of llama-moe is the dense block itself. The router
 /// ffn_gate_inp.weight (F32, [256, experts]) is 0.15 sin(0.37 i + 1.3 e + 0.7 l) + 0.05 cos(0.11 i e).
 /// <list type="bullet">
-/// <item>llama-moe: arch llama with llama.expert_count 4 and expert_used_count 2 (Mixtral's layout), experts 512 wide;</item>
+/// <item>llama-moe: arch llama with llama.expert_count 4 and expert_used_count 2 (Mixtral's layout), experts 512 wide;
+/// llama-moe8 the same with Mixtral's 8 experts;</item>
 /// <item>qwen3moe: <see cref="SyntheticArchitectures"/>' qwen3 model (per-head Q/K norms) as qwen3moe with 8 experts,
 /// 3 used, qwen3moe.expert_feed_forward_length 256.</item>
 /// </list>
@@ -25,7 +26,10 @@ internal static class SyntheticExperts
 
     public static readonly Variant Qwen3Moe = new("qwen3moe", "qwen3moe", 8, 3, 256);
 
-    public static IReadOnlyList<Variant> Variants { get; } = [LlamaMoe, Qwen3Moe];
+    /// <summary>Mixtral's own counts (8 experts, 2 used), which llama-quantize's mixes treat specially.</summary>
+    public static readonly Variant LlamaMoe8 = new("llama-moe8", "llama", 8, 2, 512);
+
+    public static IReadOnlyList<Variant> Variants { get; } = [LlamaMoe, Qwen3Moe, LlamaMoe8];
 
     public static Variant Get(string name) => Variants.Single(v => v.Name == name);
 
@@ -72,7 +76,7 @@ internal static class SyntheticExperts
         }
 
         var path = Path.Combine(folder, $"synth-256-{variant.Name}.gguf");
-        GgufWriter.Write(path, entries, specs, i => data[i]);
+        GgufWriter.Write(path, entries, specs, i => data[i], overwrite: true); // deterministic: a rewrite is the same file
         return path;
     }
 
