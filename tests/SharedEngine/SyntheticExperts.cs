@@ -15,7 +15,10 @@ namespace QuantPS.TestSupport;
 /// <item>llama-moe: arch llama with llama.expert_count 4 and expert_used_count 2 (Mixtral's layout), experts 512 wide;
 /// llama-moe8 the same with Mixtral's 8 experts;</item>
 /// <item>qwen3moe: <see cref="SyntheticArchitectures"/>' qwen3 model (per-head Q/K norms) as qwen3moe with 8 experts,
-/// 3 used, qwen3moe.expert_feed_forward_length 256.</item>
+/// 3 used, qwen3moe.expert_feed_forward_length 256;</item>
+/// <item>qwen2moe: its qwen2 model (Q/K/V biases) as qwen2moe with 8 experts, 2 used, 256 wide, and a shared expert:
+/// the dense block itself (ffn_gate/up/down_shexp, expert_shared_feed_forward_length 512) with
+/// ffn_gate_inp_shexp.weight (F32, [256]) 0.2 sin(0.29 i + l) + 0.02, whose sigmoid scales it.</item>
 /// </list>
 /// </summary>
 internal static class SyntheticExperts
@@ -29,15 +32,18 @@ internal static class SyntheticExperts
     /// <summary>Mixtral's own counts (8 experts, 2 used), which llama-quantize's mixes treat specially.</summary>
     public static readonly Variant LlamaMoe8 = new("llama-moe8", "llama", 8, 2, 512);
 
-    public static IReadOnlyList<Variant> Variants { get; } = [LlamaMoe, Qwen3Moe, LlamaMoe8];
+    public static readonly Variant Qwen2Moe = new("qwen2moe", "qwen2moe", 8, 2, 256);
+
+    public static IReadOnlyList<Variant> Variants { get; } = [LlamaMoe, Qwen3Moe, LlamaMoe8, Qwen2Moe];
 
     public static Variant Get(string name) => Variants.Single(v => v.Name == name);
 
     public static string Write(string folder, Variant variant)
     {
-        var qwen = variant.Architecture == "qwen3moe";
+        var qwen = variant.Architecture is "qwen3moe" or "qwen2moe";
+        var dense = variant.Architecture[..^3]; // qwen3moe -> qwen3
         var sourcePath = qwen
-            ? SyntheticArchitectures.Write(Directory.CreateDirectory(Path.Combine(folder, "qwen3-source")).FullName, "qwen3")
+            ? SyntheticArchitectures.Write(Directory.CreateDirectory(Path.Combine(folder, dense + "-source")).FullName, dense)
             : SharedData.File(SyntheticArchitectures.Source);
         using var source = GgufModel.Open(sourcePath);
         var from = source.Metadata.GetString("general.architecture")!;
@@ -51,6 +57,11 @@ internal static class SyntheticExperts
         if (qwen)
         {
             entries.Add(GgufMetadataEntry.Of($"{a}.expert_feed_forward_length", (uint)variant.Width));
+        }
+
+        if (a == "qwen2moe")
+        {
+            entries.Add(GgufMetadataEntry.Of($"{a}.expert_shared_feed_forward_length", (uint)source.FindTensor("blk.0.ffn_gate.weight")!.Shape[1]));
         }
 
         var specs = new List<GgufTensorSpec>();
@@ -131,5 +142,26 @@ internal static class SyntheticExperts
         data.Add(Rows("ffn_up.weight", d, w, ff, 41, d, 0));
         specs.Add(new GgufTensorSpec(p + "ffn_down_exps.weight", down.Type, [w, d, n]));
         data.Add(Rows("ffn_down.weight", ff, d, d, 13, w, 97));
+        if (variant.Architecture != "qwen2moe")
+        {
+            return;
+        }
+
+        var gateInput = new float[d];
+        for (var i = 0; i < d; i++)
+        {
+            gateInput[i] = (0.2f * MathF.Sin((0.29f * i) + layer)) + 0.02f;
+        }
+
+        var gateInputBytes = new byte[d * sizeof(float)];
+        Buffer.BlockCopy(gateInput, 0, gateInputBytes, 0, gateInputBytes.Length);
+        specs.Add(new GgufTensorSpec(p + "ffn_gate_inp_shexp.weight", GgmlType.F32, [d]));
+        data.Add(gateInputBytes);
+        foreach (var part in (string[])["gate", "up", "down"])
+        {
+            var dense = source.FindTensor($"{p}ffn_{part}.weight")!;
+            specs.Add(new GgufTensorSpec($"{p}ffn_{part}_shexp.weight", dense.Type, dense.Shape));
+            data.Add(source.GetTensorData(dense).ToArray());
+        }
     }
 }

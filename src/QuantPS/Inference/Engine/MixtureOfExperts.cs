@@ -5,11 +5,12 @@ using QuantPS.Kernels.MatMul;
 namespace QuantPS.Inference.Engine;
 
 /// <summary>
-/// The feed-forward block of a mixture-of-experts layer, as llama.cpp's build_moe_ffn runs it for llama (Mixtral) and
-/// qwen3moe: router logits, their softmax, the <see cref="ModelConfig.ExpertsUsed"/> most probable experts with their
-/// probabilities normalised to sum 1, SwiGLU through each chosen expert, and the experts' outputs times their weights
-/// added up in order of probability. Tokens are grouped by expert so that each expert's matrices run once per batch
-/// through the matrix-matrix kernels. Owns its scratch memory; not thread-safe.
+/// The feed-forward block of a mixture-of-experts layer, as llama.cpp's build_moe_ffn runs it for llama (Mixtral),
+/// qwen2moe and qwen3moe: router logits, their softmax, the <see cref="ModelConfig.ExpertsUsed"/> most probable experts
+/// with their probabilities (normalised to sum 1 unless qwen2moe), SwiGLU through each chosen expert, and the experts'
+/// outputs times their weights added up in order of probability; then qwen2moe's shared expert times the sigmoid of
+/// its gate. Tokens are grouped by expert so that each expert's matrices run once per batch through the
+/// matrix-matrix kernels. Owns its scratch memory; not thread-safe.
 /// </summary>
 internal sealed unsafe class MixtureOfExperts : IDisposable
 {
@@ -20,6 +21,7 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
     private readonly int _used;
     private readonly int _width;     // one expert's feed-forward width
     private readonly int _embedding;
+    private readonly bool _normalize;
     private readonly int[] _chosen;  // rows x used: expert ids, most probable first
     private readonly int[] _counts;  // tokens per expert in this batch
     private readonly int[] _starts;  // where each expert's (row, slot) list begins in _routes
@@ -29,7 +31,8 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
     private readonly float* _probabilities; // rows x experts: router logits, then their softmax
     private readonly float* _weights;        // rows x used
     private readonly float* _input;          // one expert's tokens, gathered: rows x embedding
-    private readonly float* _gate;           // rows x width
+    private readonly float* _sharedGate;     // rows: the shared expert's gate logit, then its sigmoid
+    private readonly float* _gate;           // rows x width (or the shared expert's width, if wider)
     private readonly float* _up;
     private readonly float* _expertOutput;   // rows x embedding
     private readonly float* _slots;          // rows x used x embedding: each chosen expert's output per token
@@ -40,14 +43,15 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
         _used = config.ExpertsUsed;
         _width = config.ExpertFeedForwardLength;
         _embedding = config.EmbeddingLength;
+        _normalize = config.NormalizeExpertWeights;
         MaxRows = maxRows;
         _chosen = new int[maxRows * _used];
         _counts = new int[_experts];
         _starts = new int[_experts];
         _next = new int[_experts];
         _routes = new int[maxRows * _used];
-        long rows = maxRows, d = _embedding;
-        long[] sizes = [rows * _experts, rows * _used, rows * d, rows * _width, rows * _width, rows * d, rows * _used * d];
+        long rows = maxRows, d = _embedding, widest = Math.Max(_width, config.SharedExpertFeedForwardLength);
+        long[] sizes = [rows * _experts, rows * _used, rows * d, rows * widest, rows * widest, rows * d, rows * _used * d, rows];
         var floats = sizes.Sum(s => (s + 15) & ~15L);
         _memory = (byte*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
         var p = (float*)_memory;
@@ -65,6 +69,7 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
         _up = Take(sizes[4]);
         _expertOutput = Take(sizes[5]);
         _slots = Take(sizes[6]);
+        _sharedGate = Take(sizes[7]);
     }
 
     /// <summary>Tokens one <see cref="Run"/> takes at most.</summary>
@@ -79,6 +84,10 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
         Route(rows);
         RunExperts(experts, input, workspace);
         Combine(rows, output);
+        if (experts.Shared is { } shared)
+        {
+            AddSharedExpert(shared, input, rows, output, workspace);
+        }
     }
 
     // Softmax of each row's logits (ggml_soft_max), the top experts (ggml_argsort_top_k, descending; ties to the lower
@@ -119,6 +128,11 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
                 chosen[s] = best;
                 weights[s] = probabilities[best];
                 _counts[best]++;
+            }
+
+            if (!_normalize)
+            {
+                continue;
             }
 
             double sum = 0; // ggml_vec_sum_f32: a double sum, stored as float
@@ -201,6 +215,30 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
                 {
                     y[j] += slot[j] * w;
                 }
+            }
+        }
+    }
+
+    // qwen2moe: output += SwiGLU block (x) * sigmoid(gate), the sigmoid as its graph computes it: silu(g) / g, where
+    // ggml_silu of one value is g / (1 + expf(-g)).
+    private void AddSharedExpert(SharedExpertWeights shared, float* input, int rows, float* output, MatMulWorkspace workspace)
+    {
+        var d = _embedding;
+        var width = shared.Gate.Rows;
+        shared.GateInput.Multiply(input, rows, _sharedGate, workspace);
+        shared.Gate.Multiply(input, rows, _gate, workspace);
+        shared.Up.Multiply(input, rows, _up, workspace);
+        Activations.SwiGlu(_gate, _up, width, rows);
+        shared.Down.Multiply(_gate, rows, _expertOutput, workspace);
+        for (var r = 0; r < rows; r++)
+        {
+            var g = _sharedGate[r];
+            var scale = g / (1f + MathF.Exp(-g)) / g;
+            var y = output + ((long)r * d);
+            var x = _expertOutput + ((long)r * d);
+            for (var j = 0; j < d; j++)
+            {
+                y[j] += x[j] * scale;
             }
         }
     }

@@ -1,9 +1,10 @@
 namespace QuantPS.Inference.Engine;
 
 /// <summary>
-/// The mixture-of-experts settings (llama.cpp's n_expert, n_expert_used, n_ff_exp): a llama file with expert_count
-/// (Mixtral's) and every qwen3moe file replace each layer's feed-forward block by a router over
-/// <see cref="ExpertCount"/> experts, of which the <see cref="ExpertsUsed"/> most probable run for each token.
+/// The mixture-of-experts settings (llama.cpp's n_expert, n_expert_used, n_ff_exp, n_ff_shexp): a llama file with
+/// expert_count (Mixtral's), every qwen3moe and every qwen2moe file replace each layer's feed-forward block by a router
+/// over <see cref="ExpertCount"/> experts, of which the <see cref="ExpertsUsed"/> most probable run for each token;
+/// qwen2moe adds a shared expert every token runs through.
 /// </summary>
 public sealed partial record ModelConfig
 {
@@ -25,10 +26,22 @@ public sealed partial record ModelConfig
     /// <summary>Whether every layer's feed-forward block is a mixture of experts.</summary>
     public bool IsMixtureOfExperts => ExpertCount > 0;
 
+    /// <summary>
+    /// Whether the chosen experts' probabilities are divided by their sum (build_moe_ffn's norm_w): llama and qwen3moe
+    /// do; qwen2moe weighs each expert by its softmax probability as it is.
+    /// </summary>
+    public bool NormalizeExpertWeights { get; init; } = true;
+
+    /// <summary>
+    /// qwen2moe's shared expert: a SwiGLU block this wide (expert_shared_feed_forward_length, else feed_forward_length)
+    /// that every token runs through, scaled by the sigmoid of its own gate; 0 when there is none.
+    /// </summary>
+    public int SharedExpertFeedForwardLength { get; init; }
+
     private static ModelConfig WithExperts(ModelConfig config, KeyReader reader)
     {
         var arch = config.Architecture;
-        var moeArchitecture = arch == "qwen3moe";
+        var moeArchitecture = arch is "qwen3moe" or "qwen2moe";
         var count = reader.Int("expert_count", min: 0, fallback: 0);
         var used = reader.Int("expert_used_count", min: 0, fallback: 0);
         if (count > MaxExperts)
@@ -47,9 +60,9 @@ public sealed partial record ModelConfig
             return used == 0 ? config : throw reader.Invalid("expert_used_count", $"{used} experts used of none");
         }
 
-        if (arch is not ("llama" or "qwen3moe"))
+        if (arch is not ("llama" or "qwen3moe" or "qwen2moe"))
         {
-            throw reader.Invalid("expert_count", $"experts in a {arch} model are not supported (llama and qwen3moe have them)");
+            throw reader.Invalid("expert_count", $"experts in a {arch} model are not supported (llama, qwen2moe and qwen3moe have them)");
         }
 
         if (used < 1 || used > count)
@@ -70,6 +83,21 @@ public sealed partial record ModelConfig
             throw reader.Invalid("expert_feed_forward_length", $"the experts' width is {expertWidth} (feed_forward_length {config.FeedForwardLength} / {used} experts used)");
         }
 
-        return config with { ExpertCount = count, ExpertsUsed = used, ExpertFeedForwardLength = expertWidth };
+        var sharedWidth = arch != "qwen2moe" ? 0
+            : reader.Int("expert_shared_feed_forward_length", min: 0, fallback: 0) is > 0 and var shared ? shared
+            : config.FeedForwardLength;
+        if (arch == "qwen2moe" && sharedWidth < 1)
+        {
+            throw reader.Invalid("expert_shared_feed_forward_length", "the shared expert's width is missing (nor is there a feed_forward_length)");
+        }
+
+        return config with
+        {
+            ExpertCount = count,
+            ExpertsUsed = used,
+            ExpertFeedForwardLength = expertWidth,
+            NormalizeExpertWeights = arch != "qwen2moe", // build_moe_ffn's norm_w in llama.cpp's qwen2moe graph: false
+            SharedExpertFeedForwardLength = sharedWidth,
+        };
     }
 }

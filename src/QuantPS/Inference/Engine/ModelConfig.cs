@@ -39,11 +39,11 @@ public sealed partial record ModelConfig
     /// The architectures this engine has a forward pass for: llama (also Mistral's models, which llama.cpp files as
     /// llama), qwen2 (Q/K/V biases), qwen3 (per-head RMS norm of Q and K), phi3 (fused QKV and gate/up, LongRoPE
     /// factors), gemma and gemma2 (scaled embeddings, GeGLU, tied output; gemma2 adds post-norms, soft-capping and
-    /// sliding-window layers), qwen3moe (qwen3's attention, a mixture of experts in every layer; llama files with
-    /// expert_count, such as Mixtral's, have one too), with llama.cpp's RoPE layout for each. See
-    /// ModelConfig.Architectures.cs and ModelConfig.Experts.cs.
+    /// sliding-window layers), qwen2moe and qwen3moe (qwen2's and qwen3's attention, a mixture of experts in every
+    /// layer, qwen2moe's with a shared expert; llama files with expert_count, such as Mixtral's, have one too), with
+    /// llama.cpp's RoPE layout for each. See ModelConfig.Architectures.cs and ModelConfig.Experts.cs.
     /// </summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen3", "qwen3moe", "phi3", "gemma", "gemma2" };
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi3", "gemma", "gemma2" };
 
     /// <summary>The strings rope.scaling.type may hold (llama.cpp's LLAMA_ROPE_SCALING_TYPES).</summary>
     public static IReadOnlyList<string> SupportedRopeScalings { get; } = new[] { "none", "linear", "yarn", "longrope" };
@@ -127,8 +127,8 @@ public sealed partial record ModelConfig
         var reader = new KeyReader(metadata, arch);
         var layers = reader.Int("block_count", min: 1);
         var embedding = reader.Int("embedding_length", min: 1);
-        // qwen3moe may size its experts by expert_feed_forward_length alone (llama.cpp reads n_ff as optional).
-        var feedForward = arch == "qwen3moe"
+        // qwen2moe and qwen3moe may size their experts by expert_feed_forward_length alone (llama.cpp reads n_ff as optional).
+        var feedForward = arch is "qwen3moe" or "qwen2moe"
             ? reader.Int("feed_forward_length", min: 0, fallback: 0)
             : reader.Int("feed_forward_length", min: 1);
         var heads = reader.Int("attention.head_count", min: 1);

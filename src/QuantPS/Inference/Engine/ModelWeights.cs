@@ -47,9 +47,15 @@ public readonly unsafe struct WeightMatrix
 
 /// <summary>
 /// One layer's experts: the router (ffn_gate_inp, one row of logits per expert) and each expert's gate, up and down,
-/// views into the 3-D ffn_*_exps tensors.
+/// views into the 3-D ffn_*_exps tensors; qwen2moe's shared expert, or null.
 /// </summary>
-public sealed record ExpertWeights(WeightMatrix Router, IReadOnlyList<WeightMatrix> Gate, IReadOnlyList<WeightMatrix> Up, IReadOnlyList<WeightMatrix> Down);
+public sealed record ExpertWeights(WeightMatrix Router, IReadOnlyList<WeightMatrix> Gate, IReadOnlyList<WeightMatrix> Up, IReadOnlyList<WeightMatrix> Down)
+{
+    public SharedExpertWeights? Shared { get; init; }
+}
+
+/// <summary>qwen2moe's shared expert: its gate input (ffn_gate_inp_shexp, one row: one logit per token) and its SwiGLU block.</summary>
+public sealed record SharedExpertWeights(WeightMatrix GateInput, WeightMatrix Gate, WeightMatrix Up, WeightMatrix Down);
 
 /// <summary>The weights of one transformer block.</summary>
 public sealed unsafe class LayerWeights
@@ -97,7 +103,7 @@ public sealed unsafe class LayerWeights
 }
 
 /// <summary>
-/// Every weight of a llama-family model (llama, qwen2, qwen3, phi3, gemma, gemma2) as views into the memory-mapped GGUF
+/// Every weight of a llama-family model (llama, qwen2, qwen3, phi3, gemma, gemma2, and the MoE llama, qwen2moe, qwen3moe) as views into the memory-mapped GGUF
 /// (never copied), checked once at load against the configuration: shapes, and types the kernels can multiply.
 /// Fused tensors (attn_qkv; phi3's ffn_up holding gate then up) are split into row views; gemma and gemma2 always
 /// use token_embd as the output (llama.cpp loads no output.weight for them).
@@ -159,7 +165,7 @@ public sealed unsafe class ModelWeights
 
         var layers = new LayerWeights[config.LayerCount];
         var gemma2 = config.Architecture == "gemma2";
-        var qwen3 = config.Architecture is "qwen3" or "qwen3moe";
+        var qwen3 = config.Architecture is "qwen3" or "qwen3moe"; // per-head Q/K norms
         for (var i = 0; i < layers.Length; i++)
         {
             var p = $"blk.{i}.";
@@ -240,18 +246,27 @@ public sealed unsafe class ModelWeights
         return (fused.RowSlice(0, ff, "gate"), fused.RowSlice(ff, ff, "up"));
     }
 
-    // A mixture-of-experts layer (llama.cpp's llama and qwen3moe loaders): the router ffn_gate_inp, one row per expert,
-    // and the experts' gate, up and down stacked in 3-D tensors, each expert a view of its own.
+    // A mixture-of-experts layer (llama.cpp's llama, qwen2moe and qwen3moe loaders): the router ffn_gate_inp, one row
+    // per expert, and the experts' gate, up and down stacked in 3-D tensors, each expert a view of its own; qwen2moe's
+    // shared expert beside them.
     private static ExpertWeights Experts(Loader loader, ModelConfig config, string p)
     {
         var d = config.EmbeddingLength;
         var width = config.ExpertFeedForwardLength;
         var count = config.ExpertCount;
+        var shared = config.SharedExpertFeedForwardLength;
         return new ExpertWeights(
             loader.Matrix(p + "ffn_gate_inp.weight", d, count),
             loader.Experts(p + "ffn_gate_exps.weight", d, width, count),
             loader.Experts(p + "ffn_up_exps.weight", d, width, count),
-            loader.Experts(p + "ffn_down_exps.weight", width, d, count));
+            loader.Experts(p + "ffn_down_exps.weight", width, d, count))
+        {
+            Shared = shared == 0 ? null : new SharedExpertWeights(
+                loader.Matrix(p + "ffn_gate_inp_shexp.weight", d, 1),
+                loader.Matrix(p + "ffn_gate_shexp.weight", d, shared),
+                loader.Matrix(p + "ffn_up_shexp.weight", d, shared),
+                loader.Matrix(p + "ffn_down_shexp.weight", shared, d)),
+        };
     }
 
     private readonly struct Loader(GgufModel model)

@@ -11,7 +11,7 @@ namespace QuantPS.Tests.Quantization.Job;
 /// Mixture-of-experts models quantized byte for byte as llama-quantize does: their 3-D ffn_*_exps tensors (one
 /// importance row per expert, the layer read from the name), the F32 router left alone, and the mixes' rules for
 /// 8-expert models (attn_v/attn_k and ffn_down bumped, as for Mixtral). Models: SyntheticExperts' llama-moe8 (Mixtral's
-/// 8 experts, 2 used) and qwen3moe (8 of 3, 256-wide experts). The hashes are of
+/// 8 experts, 2 used), qwen3moe (8 of 3, 256-wide experts) and qwen2moe (8 of 2 beside a shared expert). The hashes are of
 /// <c>llama-quantize model.gguf out.gguf TYPE 2</c> of llama.cpp 3f545bec (tests/QuantPS.Tests/Inference/Data/README.md
 /// says how the models were exported; IQ3_XXS and below need an importance matrix there, so they are not listed).
 /// </summary>
@@ -48,6 +48,14 @@ public sealed class ExpertQuantizeTests : IClassFixture<ExpertQuantizeTests.Mode
     [InlineData("qwen3moe", "Q5_K_S", "402b8160f6d9db77b7a45806578966144e5739336ab86a4ea80a909bf67b20f0")]
     [InlineData("qwen3moe", "Q6_K", "fac8cf424354a848951cda650c6076ad24ca69dc8aa6fcbf074d6a19e24dd7f2")]
     [InlineData("qwen3moe", "Q8_0", "d97d6244a489401b30243e68b765ecdad2601ca27ccc5fcc6374a305357b05eb")]
+    [InlineData("qwen2moe", "IQ3_M", "08168108f0d0070932c2d89f25632086bd8e24563f4811a180c01509835cffe5")]
+    [InlineData("qwen2moe", "IQ4_XS", "4ed1277b448b901076510a05adf78300019aac023ac56c6f2dd0b418fa4ebb5e")]
+    [InlineData("qwen2moe", "Q2_K", "fc50b1a8cb24324d806e2d54fda0383ab7dfd05a1a150afc18a5dd642ef856e3")]
+    [InlineData("qwen2moe", "Q3_K_M", "bf8a25a98de3c5f5e7dc645b8e4d0403fffa96e1db029cbb4f8ec83fbddc392d")]
+    [InlineData("qwen2moe", "Q4_K_M", "3b06191a4a84f466556fab2f04af03d8bae909f34b74dccf97a374b960e06f1f")]
+    [InlineData("qwen2moe", "Q5_K_M", "401327d546afdb6ef047170cdbf81ace4f04b5656e60e8862e56e4ab81600c29")]
+    [InlineData("qwen2moe", "Q6_K", "e058f4d48be130d02655d1f60a305aed959b5a73dfb26b969b794d50a53a0505")]
+    [InlineData("qwen2moe", "Q8_0", "0d93fa694088eb8b668c79c28370d7926c8721d681fa0335e66c3e1059f853c0")]
     public void Reproduces_llama_quantize(string model, string type, string sha256)
     {
         using var input = GgufModel.Open(_models.Path(model));
