@@ -15,7 +15,8 @@ namespace QuantPS.Benchmarks;
 /// first evicted from the OS file cache (Linux), so both tools map the pages a fresh read brings in rather
 /// than whatever writing the file left there (a file our writer just wrote is cached in 4 KiB pages; read
 /// back it comes in 2 MiB folios, which the tools' mappings then cover with huge pages).
-/// Run: QUANTPS_LLAMA_BENCH=/path/llama-bench ... -- llm-bench [--types F16,Q8_0,Q4_K_M] [--reps 2]
+/// <c>--shape moe</c> runs the small mixture of experts (<see cref="ModelShape.SmallMoe"/>) instead.
+/// Run: QUANTPS_LLAMA_BENCH=/path/llama-bench ... -- llm-bench [--types F16,Q8_0,Q4_K_M] [--reps 2] [--shape tinyllama|moe]
 /// </summary>
 public static partial class LlmBenchComparison
 {
@@ -26,16 +27,17 @@ public static partial class LlmBenchComparison
     {
         var types = Option(args, "--types")?.Split(',') ?? ["Q4_K_M", "Q8_0", "F16"];
         int reps = int.Parse(Option(args, "--reps") ?? "2", CultureInfo.InvariantCulture);
+        var shape = ModelShape.Get(Option(args, "--shape") ?? "tinyllama");
         var llamaBench = Environment.GetEnvironmentVariable("QUANTPS_LLAMA_BENCH") is { Length: > 0 } p && File.Exists(p)
             ? p : throw new InvalidOperationException("Set QUANTPS_LLAMA_BENCH to a llama-bench binary to compare with it.");
         var self = Environment.ProcessPath!;
         var selfArgs = self.EndsWith("dotnet", StringComparison.Ordinal) ? new[] { typeof(LlmBenchComparison).Assembly.Location } : [];
-        console.WriteLine($"Model: TinyLlama-1.1B shape (SyntheticModel), pp{PromptTokens} / tg{GeneratedTokens}, {reps} repetitions after a warm-up; each file evicted from the file cache first");
+        console.WriteLine($"Model: {shape} (SyntheticModel), pp{PromptTokens} / tg{GeneratedTokens}, {reps} repetitions after a warm-up; each file evicted from the file cache first");
         console.WriteLine("| type | size MiB | threads | QuantPS pp t/s | llama.cpp pp t/s | QuantPS tg t/s | llama.cpp tg t/s | tg GB/s (QuantPS) | QuantPS peak MiB | llama.cpp peak MiB |");
         console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var type in types)
         {
-            var model = ModelFor(type);
+            var model = ModelFor(shape, type);
             long bytes = new FileInfo(model).Length;
             EvictFromFileCache(model);
             foreach (int threads in new[] { 1, Environment.ProcessorCount }.Distinct())
@@ -99,11 +101,11 @@ public static partial class LlmBenchComparison
         public static partial int posix_fadvise(int fd, long offset, long length, int advice);
     }
 
-    private static string ModelFor(string type)
+    private static string ModelFor(ModelShape shape, string type)
     {
-        var f16 = SyntheticModel.TinyLlamaF16Path();
+        var f16 = SyntheticModel.F16Path(shape);
         if (type == "F16") return f16;
-        var path = Path.Combine(Path.GetDirectoryName(f16)!, $"tinyllama-shape-{type}.gguf");
+        var path = Path.Combine(Path.GetDirectoryName(f16)!, $"{shape.Name}-shape-{type}.gguf");
         if (!File.Exists(path))
         {
             using var input = GgufModel.Open(f16);

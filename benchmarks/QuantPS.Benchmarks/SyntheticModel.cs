@@ -4,10 +4,22 @@ using QuantPS.Kernels;
 
 namespace QuantPS.Benchmarks;
 
-/// <summary>The shape of a llama-architecture model; <see cref="TinyLlama"/> is TinyLlama-1.1B's.</summary>
-public sealed record ModelShape(int Embedding, int Layers, int Heads, int KvHeads, int FeedForward, int Vocabulary, int Context)
+/// <summary>
+/// The shape of a llama-architecture model; <see cref="TinyLlama"/> is TinyLlama-1.1B's. With <see cref="Experts"/>
+/// every feed-forward block is a mixture of that many experts <see cref="FeedForward"/> wide (Mixtral's layout).
+/// </summary>
+public sealed record ModelShape(string Name, int Embedding, int Layers, int Heads, int KvHeads, int FeedForward, int Vocabulary, int Context, int Experts = 0, int ExpertsUsed = 0)
 {
-    public static readonly ModelShape TinyLlama = new(2048, 22, 32, 4, 5632, 32000, 2048);
+    public static readonly ModelShape TinyLlama = new("tinyllama", 2048, 22, 32, 4, 5632, 32000, 2048);
+
+    /// <summary>
+    /// A small mixture of experts in the spirit of OLMoE-1B-7B / Qwen3-30B-A3B, scaled to this machine: 3.3 B
+    /// parameters, of which ~1 B run per token (8 of 32 experts, 1024 wide, in 16 layers of 2048).
+    /// </summary>
+    public static readonly ModelShape SmallMoe = new("moe", 2048, 16, 32, 4, 1024, 32000, 2048, Experts: 32, ExpertsUsed: 8);
+
+    public static ModelShape Get(string name) =>
+        new[] { TinyLlama, SmallMoe }.SingleOrDefault(s => s.Name == name) ?? throw new ArgumentException($"No model shape '{name}' (tinyllama, moe).");
 
     public int KvEmbedding => Embedding / Heads * KvHeads;
 }
@@ -31,6 +43,15 @@ public static class SyntheticModel
         foreach (var tensor in tensors)
         {
             long count = tensor.Shape.Aggregate(1L, (a, b) => a * b);
+            if (tensor.Type == GgmlType.F32 && tensor.Name.EndsWith("ffn_gate_inp.weight", StringComparison.Ordinal))
+            {
+                // A router of equal rows would tie every expert: random rows spread the tokens as a trained one does.
+                var router = new byte[count * 4];
+                for (long i = 0; i < count; i++) BitConverter.TryWriteBytes(router.AsSpan((int)(i * 4)), 0.02f * Gaussian(random));
+                writer.WriteTensorData(router);
+                continue;
+            }
+
             if (tensor.Type == GgmlType.F32)
             {
                 var ones = new byte[count * 4];
@@ -62,11 +83,14 @@ public static class SyntheticModel
         Describe(shape).Tensors.Sum(t => GgmlTypeTraits.Get(t.Type).RowSizeBytes(t.Shape[0]) * t.Shape.Skip(1).Aggregate(1L, (a, b) => a * b));
 
     /// <summary>Where the benchmarks keep the TinyLlama-shaped F16 model (QUANTPS_BENCH_MODELS overrides the folder).</summary>
-    public static string TinyLlamaF16Path()
+    public static string TinyLlamaF16Path() => F16Path(ModelShape.TinyLlama);
+
+    /// <summary>Where the benchmarks keep a shape's F16 model, <c>&lt;name&gt;-shape-F16.gguf</c>, written when missing.</summary>
+    public static string F16Path(ModelShape shape)
     {
         var folder = Environment.GetEnvironmentVariable("QUANTPS_BENCH_MODELS") ?? Path.Combine(Path.GetTempPath(), "quantps-bench");
         Directory.CreateDirectory(folder);
-        return Ensure(Path.Combine(folder, "tinyllama-shape-F16.gguf"), ModelShape.TinyLlama);
+        return Ensure(Path.Combine(folder, $"{shape.Name}-shape-F16.gguf"), shape);
     }
 
     private static (List<GgufMetadataEntry> Metadata, GgufTensorSpec[] Tensors) Describe(ModelShape s)
@@ -74,7 +98,7 @@ public static class SyntheticModel
         var metadata = new List<GgufMetadataEntry>
         {
             GgufMetadataEntry.Of("general.architecture", "llama"),
-            GgufMetadataEntry.Of("general.name", "synthetic-tinyllama"),
+            GgufMetadataEntry.Of("general.name", $"synthetic-{s.Name}"),
             GgufMetadataEntry.Of("general.file_type", 1u),
             GgufMetadataEntry.Of("llama.context_length", (uint)s.Context),
             GgufMetadataEntry.Of("llama.embedding_length", (uint)s.Embedding),
@@ -87,6 +111,12 @@ public static class SyntheticModel
             GgufMetadataEntry.Of("llama.rope.freq_base", 10000f),
             GgufMetadataEntry.Of("general.quantization_version", 2u),
         };
+        if (s.Experts > 0)
+        {
+            metadata.Add(GgufMetadataEntry.Of("llama.expert_count", (uint)s.Experts));
+            metadata.Add(GgufMetadataEntry.Of("llama.expert_used_count", (uint)s.ExpertsUsed));
+        }
+
         metadata.AddRange(Vocabulary(s.Vocabulary));
 
         var tensors = new List<GgufTensorSpec>
@@ -103,6 +133,15 @@ public static class SyntheticModel
             tensors.Add(new($"blk.{i}.attn_v.weight", GgmlType.F16, [s.Embedding, s.KvEmbedding]));
             tensors.Add(new($"blk.{i}.attn_output.weight", GgmlType.F16, [s.Embedding, s.Embedding]));
             tensors.Add(new($"blk.{i}.ffn_norm.weight", GgmlType.F32, [s.Embedding]));
+            if (s.Experts > 0)
+            {
+                tensors.Add(new($"blk.{i}.ffn_gate_inp.weight", GgmlType.F32, [s.Embedding, s.Experts]));
+                tensors.Add(new($"blk.{i}.ffn_gate_exps.weight", GgmlType.F16, [s.Embedding, s.FeedForward, s.Experts]));
+                tensors.Add(new($"blk.{i}.ffn_up_exps.weight", GgmlType.F16, [s.Embedding, s.FeedForward, s.Experts]));
+                tensors.Add(new($"blk.{i}.ffn_down_exps.weight", GgmlType.F16, [s.FeedForward, s.Embedding, s.Experts]));
+                continue;
+            }
+
             tensors.Add(new($"blk.{i}.ffn_gate.weight", GgmlType.F16, [s.Embedding, s.FeedForward]));
             tensors.Add(new($"blk.{i}.ffn_up.weight", GgmlType.F16, [s.Embedding, s.FeedForward]));
             tensors.Add(new($"blk.{i}.ffn_down.weight", GgmlType.F16, [s.FeedForward, s.Embedding]));

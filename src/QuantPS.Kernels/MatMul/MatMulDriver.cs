@@ -45,6 +45,41 @@ public static unsafe class MatMulDriver
         workspace.Runner.Run(kernels, weights, k, n, x, m, y);
     }
 
+    /// <summary>
+    /// Several matrix-vector products as one job (ggml's mul_mat_id for one token): row s of <paramref name="y"/>
+    /// (count rows of <paramref name="n"/>) = W_s times input row s of <paramref name="x"/>, where W_s is the
+    /// <paramref name="n"/> x <paramref name="k"/> matrix at <paramref name="weights"/>[s], all of
+    /// <paramref name="weightType"/>. With <paramref name="inputRows"/> 1 every matrix reads the same row (quantized
+    /// once); else there is one input row per matrix. Each row of y equals <see cref="Multiply"/>'s with m = 1, bit for bit.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The weight type has no kernels yet.</exception>
+    /// <exception cref="ArgumentException">No matrices, a null one, a size out of range, or input rows neither 1 nor one per matrix.</exception>
+    public static void MultiplyVectors(GgmlType weightType, ReadOnlySpan<nint> weights, long k, long n, float* x, int inputRows, float* y, MatMulWorkspace workspace)
+    {
+        ArgumentNullException.ThrowIfNull(workspace);
+        var kernels = Resolve(weightType);
+        ValidateRowLength(kernels, k);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
+        if (weights.IsEmpty || weights.Contains(0))
+        {
+            throw new ArgumentException("Every matrix needs its weights.", nameof(weights));
+        }
+
+        if (inputRows != 1 && inputRows != weights.Length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(inputRows), inputRows, $"1 or one per matrix ({weights.Length}).");
+        }
+
+        if (x == null || y == null)
+        {
+            throw new ArgumentNullException(x == null ? nameof(x) : nameof(y));
+        }
+
+        _ = checked(weights.Length * n * sizeof(float));
+        _ = checked(kernels.Weight.RowSizeBytes(k) * n);
+        workspace.Runner.RunGrouped(kernels, weights, k, n, x, inputRows, y);
+    }
+
     /// <summary>y (n) = W (n rows of k) times x (k): one token, <see cref="Multiply"/> with m = 1.</summary>
     public static void MultiplyVector(GgmlType weightType, byte* weights, long k, long n, float* x, float* y, MatMulWorkspace workspace) =>
         Multiply(weightType, weights, k, n, x, 1, y, workspace);

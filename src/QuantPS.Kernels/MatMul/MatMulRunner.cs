@@ -319,6 +319,12 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
     // Weight tiles are the slow index, so threads taking consecutive tiles share the weight rows in cache.
     private void RunTile(long tile, int worker)
     {
+        if (_groupCount > 0)
+        {
+            RunGroupedTile(tile);
+            return;
+        }
+
         if (_floatTiles)
         {
             RunFloatTile(tile, worker);

@@ -27,6 +27,7 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
     private readonly int[] _starts;  // where each expert's (row, slot) list begins in _routes
     private readonly int[] _next;    // the next free place of each expert's list while filling it
     private readonly int[] _routes;  // row * used + slot, grouped by expert, rows ascending
+    private readonly nint[] _matrices; // one token's chosen experts' gate, up or down weights, most probable first
     private byte* _memory;
     private readonly float* _probabilities; // rows x experts: router logits, then their softmax
     private readonly float* _weights;        // rows x used
@@ -50,6 +51,7 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
         _starts = new int[_experts];
         _next = new int[_experts];
         _routes = new int[maxRows * _used];
+        _matrices = new nint[_used];
         long rows = maxRows, d = _embedding, widest = Math.Max(_width, config.SharedExpertFeedForwardLength);
         long[] sizes = [rows * _experts, rows * _used, rows * d, rows * widest, rows * widest, rows * d, rows * _used * d, rows];
         var floats = sizes.Sum(s => (s + 15) & ~15L);
@@ -82,7 +84,15 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(rows, MaxRows);
         experts.Router.Multiply(input, rows, _probabilities, workspace);
         Route(rows);
-        RunExperts(experts, input, workspace);
+        if (rows == 1)
+        {
+            RunOneToken(experts, input, workspace);
+        }
+        else
+        {
+            RunExperts(experts, input, workspace);
+        }
+
         Combine(rows, output);
         if (experts.Shared is { } shared)
         {
@@ -189,6 +199,28 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
             {
                 new ReadOnlySpan<float>(_expertOutput + ((long)i * d), d).CopyTo(new Span<float>(_slots + ((long)routes[i] * d), d));
             }
+        }
+    }
+
+    // One token (generation): its experts' gate, up and down each as one job (as ggml's mul_mat_id), the input
+    // quantized once for all gates and once for all ups, the outputs straight into the token's slots.
+    private void RunOneToken(ExpertWeights experts, float* input, MatMulWorkspace workspace)
+    {
+        var chosen = _chosen.AsSpan(0, _used);
+        Multiply(experts.Gate, chosen, input, 1, _gate);
+        Multiply(experts.Up, chosen, input, 1, _up);
+        Activations.SwiGlu(_gate, _up, _width, _used);
+        Multiply(experts.Down, chosen, _gate, _used, _slots);
+
+        void Multiply(IReadOnlyList<WeightMatrix> matrices, ReadOnlySpan<int> which, float* x, int inputRows, float* y)
+        {
+            for (var s = 0; s < which.Length; s++)
+            {
+                _matrices[s] = (nint)matrices[which[s]].Data;
+            }
+
+            var first = matrices[which[0]];
+            MatMulDriver.MultiplyVectors(first.Type, _matrices, first.Columns, first.Rows, x, inputRows, y, workspace);
         }
     }
 

@@ -1,0 +1,146 @@
+namespace QuantPS.Kernels.MatMul;
+
+/// <summary>
+/// Several matrix-vector products of one weight type and shape as one job: y_s = W_s x_s for s = 0 .. count - 1, the
+/// way ggml's mul_mat_id runs a token's chosen experts. Each product's rows are computed exactly as the single
+/// product's (the same dot on the same quantized activation row), but the activation is quantized once when all share
+/// it, and the threads meet once for all of them instead of once per matrix (an MoE layer's 8 experts of a token are
+/// 8 small products, where the meeting is a good part of the time).
+/// </summary>
+internal sealed unsafe partial class MatMulRunner
+{
+    private nint[] _groupWeights = [];
+    private long _groupCount;      // 0 when the job is not grouped
+    private long _groupRows;       // rows of each matrix
+    private long _groupInputBytes; // bytes between the activation rows of consecutive matrices (0: all share row 0)
+
+    /// <summary>
+    /// y (count rows of n) = for each s, W_s (n rows of k at <paramref name="weights"/>[s]) times input row s of
+    /// <paramref name="x"/> (or row 0 when <paramref name="inputRows"/> is 1). Arguments are already validated.
+    /// </summary>
+    public void RunGrouped(MatMulKernels kernels, ReadOnlySpan<nint> weights, long k, long n, float* x, int inputRows, float* y)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+        {
+            throw new InvalidOperationException(
+                "This MatMulWorkspace is already running a multiplication; give each thread its own workspace.");
+        }
+
+        try
+        {
+            ObjectDisposedException.ThrowIf(IsDisposed, typeof(MatMulWorkspace));
+            PrepareGrouped(kernels, weights, k, n, x, inputRows, y);
+            if (_pool is null || (double)_n * k <= InlineMaxWork)
+            {
+                for (long tile = 0; tile < _tileCount; tile++)
+                {
+                    RunTile(tile, worker: 0);
+                }
+            }
+            else
+            {
+                _pool.Run();
+            }
+        }
+        finally
+        {
+            _kernels = null!;
+            _groupCount = 0;
+            Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    // The job as one matrix-vector product over count x n "virtual" rows whose weights and activation row change from
+    // matrix to matrix; the activation rows are quantized here, before the threads start.
+    private void PrepareGrouped(MatMulKernels kernels, ReadOnlySpan<nint> weights, long k, long n, float* x, int inputRows, float* y)
+    {
+        if (_groupWeights.Length < weights.Length)
+        {
+            _groupWeights = new nint[Math.Max(weights.Length, 2 * _groupWeights.Length)];
+        }
+
+        weights.CopyTo(_groupWeights);
+        _kernels = kernels;
+        _weights = (byte*)weights[0];
+        _weightRowBytes = kernels.Weight.RowSizeBytes(k);
+        _k = k;
+        _x = x;
+        _y = y;
+        _floatTiles = false;
+        _panelKind = PanelKind.None;
+        _scaled = kernels.ScaledDot is not null;
+        _prepared = !_scaled && kernels.PreparedDot is not null;
+        _quantizeInJob = false;
+        _m = inputRows; // for the activation rows; the tiles below are of one activation row each
+        if (_scaled)
+        {
+            _activationRowBytes = k * sizeof(float);
+            EnsureScratch(ScaledScratchBytes(k, inputRows));
+            _activations = _scratch;
+        }
+        else if (_prepared)
+        {
+            _activationRowBytes = PreparedRowBytes(kernels, k);
+            EnsureScratch(PreparedScratchBytes(kernels, k, inputRows));
+            _activations = _scratch;
+        }
+        else if (kernels.Quantize is null)
+        {
+            _activations = (byte*)x;
+            _activationRowBytes = k * sizeof(float);
+        }
+        else
+        {
+            _activationRowBytes = kernels.Activation.RowSizeBytes(k);
+            EnsureScratch(_activationRowBytes * inputRows);
+            _activations = _scratch;
+        }
+
+        QuantizeRows(0, inputRows, worker: 0);
+
+        _groupCount = weights.Length;
+        _groupRows = n;
+        _groupInputBytes = inputRows == 1 ? 0 : _activationRowBytes;
+        _m = 1;
+        _n = n * weights.Length;
+        _actsPerTile = 1;
+        _actTiles = 1;
+        _rowsPerTile = Math.Max(1, VectorTileBytes / _weightRowBytes);
+        if (_rowsPerTile >= 16)
+        {
+            _rowsPerTile &= ~15L; // whole cache lines of y per tile
+        }
+
+        var wanted = ThreadCount * TilesPerThread;
+        if (ThreadCount > 1 && (_n + _rowsPerTile - 1) / _rowsPerTile < wanted)
+        {
+            _rowsPerTile = Math.Max(1, (_n + wanted - 1) / wanted);
+        }
+
+        _tileCount = (_n + _rowsPerTile - 1) / _rowsPerTile;
+        DealRuns(floatTiles: false);
+    }
+
+    // Virtual rows [row0, rowEnd) of a grouped job, matrix by matrix.
+    private void RunGroupedTile(long tile)
+    {
+        var row0 = tile * _rowsPerTile;
+        var rowEnd = Math.Min(row0 + _rowsPerTile, _n);
+        var k = _k;
+        var entries = _kernels.DotEntries;
+        var entry = (delegate*<long, byte*, byte*, float>)(_scaled ? entries.Scaled : _prepared ? entries.Prepared : entries.Dot);
+        var dot = _scaled ? _kernels.ScaledDot! : _prepared ? _kernels.PreparedDot! : _kernels.Dot;
+        for (var row = row0; row < rowEnd;)
+        {
+            var matrix = row / _groupRows;
+            var local = row - (matrix * _groupRows);
+            var end = Math.Min(rowEnd, (matrix + 1) * _groupRows);
+            var w = (byte*)_groupWeights[matrix] + (local * _weightRowBytes);
+            var activation = _activations + (matrix * _groupInputBytes);
+            for (; row < end; row++, w += _weightRowBytes)
+            {
+                _y[row] = entry is not null ? entry(k, w, activation) : dot(k, w, activation);
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+using QuantPS.Kernels;
+using QuantPS.Kernels.MatMul;
+using Xunit;
+using static QuantPS.Tests.Kernels.MatMul.MatMulTestData;
+
+namespace QuantPS.Tests.Kernels.MatMul;
+
+/// <summary>MatMulDriver.MultiplyVectors (a token's experts as one job) against one Multiply per matrix.</summary>
+public sealed unsafe class GroupedMatMulTests
+{
+    // Five matrices of an odd row count (tiles straddle matrices), used in another order than stored.
+    private const int Count = 5;
+    private const long Rows = 67;
+    private static readonly int[] Order = [3, 0, 4, 1, 2];
+
+    public static TheoryData<GgmlType, bool, int> Cases()
+    {
+        var data = new TheoryData<GgmlType, bool, int>();
+        foreach (var type in WeightTypes().Where(MatMulDriver.IsSupported))
+        {
+            foreach (var shared in new[] { true, false })
+            {
+                data.Add(type, shared, 1);
+                data.Add(type, shared, 2);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Each_row_equals_its_own_matrix_vector_product(GgmlType type, bool sharedInput, int threads)
+    {
+        var info = GgmlTypeTraits.Get(type);
+        var k = 2 * Math.Max(256, Math.Max(info.BlockSize, GgmlTypeTraits.Get(info.ActivationType).BlockSize));
+        var weights = RandomWeights(info, k, Count * Rows, seed: 5);
+        var inputRows = sharedInput ? 1 : Count;
+        var x = RandomActivations(k, inputRows, seed: 6);
+        var matrixBytes = info.RowSizeBytes(k) * Rows;
+
+        using var workspace = new MatMulWorkspace(threads);
+        using var w = new Native<byte>(weights);
+        using var xs = new Native<float>(x);
+        using var y = new Native<float>(Count * Rows);
+        using var single = new Native<float>(Rows);
+        var pointers = Order.Select(e => (nint)(w.Pointer + (e * matrixBytes))).ToArray();
+        MatMulDriver.MultiplyVectors(type, pointers, k, Rows, xs.Pointer, inputRows, y.Pointer, workspace);
+
+        var grouped = y.ToArray();
+        for (var s = 0; s < Count; s++)
+        {
+            MatMulDriver.MultiplyVector(type, (byte*)pointers[s], k, Rows, xs.Pointer + (sharedInput ? 0 : s * k), single.Pointer, workspace);
+            var expected = single.ToArray();
+            for (var r = 0; r < Rows; r++)
+            {
+                Assert.True(BitConverter.SingleToInt32Bits(expected[r]) == BitConverter.SingleToInt32Bits(grouped[(s * Rows) + r]),
+                    $"{type} matrix {s} row {r}: {grouped[(s * Rows) + r]} grouped, {expected[r]} alone");
+            }
+        }
+    }
+
+    [Fact]
+    public void Bad_arguments_are_refused()
+    {
+        using var workspace = new MatMulWorkspace(1);
+        using var w = new Native<byte>(new byte[GgmlTypeTraits.Get(GgmlType.F32).RowSizeBytes(32) * 4]);
+        using var x = new Native<float>(64);
+        using var y = new Native<float>(8);
+        nint[] two = [(nint)w.Pointer, (nint)w.Pointer];
+        Assert.Throws<ArgumentException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, [], 32, 2, x.Pointer, 1, y.Pointer, workspace));
+        Assert.Throws<ArgumentException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, [(nint)w.Pointer, 0], 32, 2, x.Pointer, 1, y.Pointer, workspace));
+        Assert.Throws<ArgumentOutOfRangeException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, two, 32, 2, x.Pointer, 3, y.Pointer, workspace));
+        Assert.Throws<ArgumentException>(() => MatMulDriver.MultiplyVectors(GgmlType.Q8_0, two, 31, 2, x.Pointer, 1, y.Pointer, workspace)); // not whole blocks
+        Assert.Throws<ArgumentNullException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, two, 32, 2, null, 1, y.Pointer, workspace));
+    }
+}
