@@ -22,6 +22,10 @@ public sealed record ModelShape(string Name, int Embedding, int Layers, int Head
         new[] { TinyLlama, SmallMoe }.SingleOrDefault(s => s.Name == name) ?? throw new ArgumentException($"No model shape '{name}' (tinyllama, moe).");
 
     public int KvEmbedding => Embedding / Heads * KvHeads;
+
+    public override string ToString() =>
+        $"{Name} shape: {Embedding} wide, {Layers} layers, {Heads} heads / {KvHeads} KV, " +
+        (Experts > 0 ? $"{Experts} experts {FeedForward} wide ({ExpertsUsed} used)" : $"feed-forward {FeedForward}") + $", vocabulary {Vocabulary}";
 }
 
 /// <summary>
