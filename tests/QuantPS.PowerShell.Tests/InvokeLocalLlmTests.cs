@@ -89,6 +89,7 @@ public sealed class InvokeLocalLlmTests(PowerShellSession session) : IClassFixtu
     [InlineData("llama-moe")]
     [InlineData("qwen3moe")]
     [InlineData("qwen2moe")]
+    [InlineData("phimoe")]
     public void A_mixture_of_experts_model_generates_llama_cpps_greedy_tokens(string name)
     {
         var folder = Directory.CreateTempSubdirectory("quantps-moe-");
@@ -184,7 +185,7 @@ public sealed class InvokeLocalLlmTests(PowerShellSession session) : IClassFixtu
         Assert.Contains(missing.Errors, e => e.FullyQualifiedErrorId.StartsWith("GgufFileNotFound,", StringComparison.Ordinal));
         Assert.Equal("LlmUnsupportedArchitecture,QuantPS.PowerShell.OpenLlmModelCommand", Assert.Single(unsupported.Errors).FullyQualifiedErrorId);
         Assert.Contains("gpt2", unsupported.Errors[0].Exception.Message);
-        Assert.Contains("llama, qwen2, qwen2moe, qwen3, qwen3moe, phi3, gemma, gemma2", unsupported.Errors[0].Exception.Message); // what is supported
+        Assert.Contains("llama, qwen2, qwen2moe, qwen3, qwen3moe, phi3, phimoe, gemma, gemma2", unsupported.Errors[0].Exception.Message); // what is supported
         Assert.Equal("LlmContextFull," + Invoke, Assert.Single(tooLong.Errors).FullyQualifiedErrorId);
         Assert.Equal("ChatTemplateUnknownName," + Invoke, Assert.Single(badTemplate.Errors).FullyQualifiedErrorId);
     }

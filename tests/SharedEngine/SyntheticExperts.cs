@@ -18,7 +18,10 @@ namespace QuantPS.TestSupport;
 /// 3 used, qwen3moe.expert_feed_forward_length 256;</item>
 /// <item>qwen2moe: its qwen2 model (Q/K/V biases) as qwen2moe with 8 experts, 2 used, 256 wide, and a shared expert:
 /// the dense block itself (ffn_gate/up/down_shexp, expert_shared_feed_forward_length 512) with
-/// ffn_gate_inp_shexp.weight (F32, [256]) 0.2 sin(0.29 i + l) + 0.02, whose sigmoid scales it.</item>
+/// ffn_gate_inp_shexp.weight (F32, [256]) 0.2 sin(0.29 i + l) + 0.02, whose sigmoid scales it;</item>
+/// <item>phimoe: llama-moe's experts as phimoe (phi3's graph: Q scaled before attention, LongRoPE factors as
+/// <see cref="SyntheticArchitectures"/>' phi3 model has them) with the biases its loader requires: attn_norm, ffn_norm
+/// and output_norm (0.05 sin(0.31 i + l)), attn_output (0.1 cos(0.17 i - l)) and output (0.5 sin(0.05 i)).</item>
 /// </list>
 /// </summary>
 internal static class SyntheticExperts
@@ -34,7 +37,9 @@ internal static class SyntheticExperts
 
     public static readonly Variant Qwen2Moe = new("qwen2moe", "qwen2moe", 8, 2, 256);
 
-    public static IReadOnlyList<Variant> Variants { get; } = [LlamaMoe, Qwen3Moe, LlamaMoe8, Qwen2Moe];
+    public static readonly Variant PhiMoe = new("phimoe", "phimoe", 4, 2, 512);
+
+    public static IReadOnlyList<Variant> Variants { get; } = [LlamaMoe, Qwen3Moe, LlamaMoe8, Qwen2Moe, PhiMoe];
 
     public static Variant Get(string name) => Variants.Single(v => v.Name == name);
 
@@ -64,11 +69,24 @@ internal static class SyntheticExperts
             entries.Add(GgufMetadataEntry.Of($"{a}.expert_shared_feed_forward_length", (uint)source.FindTensor("blk.0.ffn_gate.weight")!.Shape[1]));
         }
 
+        var phi = a == "phimoe";
+        if (phi)
+        {
+            var original = SyntheticArchitectures.Phi3OriginalContext;
+            entries.Add(GgufMetadataEntry.Of($"{a}.rope.scaling.original_context_length", original));
+            entries.Add(GgufMetadataEntry.Of($"{a}.rope.scaling.attn_factor", MathF.Sqrt(1f + (MathF.Log(2048f / original) / MathF.Log(original)))));
+        }
+
         var specs = new List<GgufTensorSpec>();
         var data = new List<byte[]>();
         foreach (var tensor in source.Tensors)
         {
             var name = tensor.Name;
+            if (phi)
+            {
+                AddPhiExtras(name, specs, data);
+            }
+
             if (name.EndsWith(".ffn_gate.weight", StringComparison.Ordinal) || name.EndsWith(".ffn_up.weight", StringComparison.Ordinal))
             {
                 continue;
@@ -89,6 +107,41 @@ internal static class SyntheticExperts
         var path = Path.Combine(folder, $"synth-256-{variant.Name}.gguf");
         GgufWriter.Write(path, entries, specs, i => data[i], overwrite: true); // deterministic: a rewrite is the same file
         return path;
+    }
+
+    // phimoe's required biases beside the tensor they follow, and phi3's LongRoPE factor pair beside output.weight.
+    private static void AddPhiExtras(string name, List<GgufTensorSpec> specs, List<byte[]> data)
+    {
+        var layer = name.StartsWith("blk.", StringComparison.Ordinal) ? int.Parse(name.Split('.')[1], CultureInfo.InvariantCulture) : 0;
+        var bias = name.Replace(".weight", ".bias", StringComparison.Ordinal);
+        if (name.EndsWith(".attn_norm.weight", StringComparison.Ordinal) || name.EndsWith(".ffn_norm.weight", StringComparison.Ordinal))
+        {
+            Add(bias, 256, i => 0.05f * MathF.Sin((0.31f * i) + layer));
+        }
+        else if (name.EndsWith(".attn_output.weight", StringComparison.Ordinal))
+        {
+            Add(bias, 256, i => 0.1f * MathF.Cos((0.17f * i) - layer));
+        }
+
+        if (name == "output_norm.weight")
+        {
+            Add("output_norm.bias", 256, i => 0.05f * MathF.Sin(0.31f * i));
+        }
+        else if (name == "output.weight")
+        {
+            Add("output.bias", 512, i => 0.5f * MathF.Sin(0.05f * i));
+            Add("rope_factors_long.weight", 32, i => 1.5f + MathF.Sin(0.7f * i));
+            Add("rope_factors_short.weight", 32, i => 1f + (0.1f * MathF.Cos(0.3f * i)));
+        }
+
+        void Add(string tensor, int length, Func<int, float> value)
+        {
+            var values = Enumerable.Range(0, length).Select(value).ToArray();
+            var raw = new byte[length * sizeof(float)];
+            Buffer.BlockCopy(values, 0, raw, 0, raw.Length);
+            specs.Add(new GgufTensorSpec(tensor, GgmlType.F32, [length]));
+            data.Add(raw);
+        }
     }
 
     private static void AddExperts(GgufModel source, Variant variant, int layer, string p, List<GgufTensorSpec> specs, List<byte[]> data)

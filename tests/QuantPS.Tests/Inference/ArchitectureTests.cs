@@ -142,7 +142,7 @@ public sealed class ArchitectureTests
             metadata: new Dictionary<string, object> { ["general.architecture"] = "gemma3" });
         var e = Assert.Throws<LlmException>(() => LlmModel.Load(path));
         Assert.Equal((LlmErrorKind.UnsupportedArchitecture, "gemma3"), (e.Kind, e.Subject));
-        Assert.Contains("'gemma3' is not supported yet; supported: llama, qwen2, qwen2moe, qwen3, qwen3moe, phi3, gemma, gemma2.", e.Message, StringComparison.Ordinal);
+        Assert.Contains("'gemma3' is not supported yet; supported: llama, qwen2, qwen2moe, qwen3, qwen3moe, phi3, phimoe, gemma, gemma2.", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -42,6 +42,8 @@ public sealed class MixtureOfExpertsTests
     [InlineData("qwen3moe", "p1_short")]
     [InlineData("qwen2moe", "p1_short")]
     [InlineData("qwen2moe", "p2_paragraph")]
+    [InlineData("phimoe", "p1_short")]
+    [InlineData("phimoe", "p2_paragraph")]
     public void Synthetic_model_logits_match_llama_cpp(string name, string prompt)
     {
         using var temp = new TempFolder();
@@ -55,13 +57,19 @@ public sealed class MixtureOfExpertsTests
         Assert.True(tipped <= TippedTolerance, $"one token at a time: max |Δlogit| {tipped}");
 
         // The experts matter: the dense model they were made from (llama-moe's expert 0 is its block; qwen2moe's shared
-        // expert is) is far away. (The dense qwen models have references for p1 only.)
-        if (name != "llama-moe" && prompt != "p1_short")
+        // expert is) is far away; phimoe's own parts (biased norms, Q scale, LongRoPE) take it far from llama-moe.
+        // (The dense qwen models have references for p1 only.)
+        if (name.StartsWith("qwen", StringComparison.Ordinal) && prompt != "p1_short")
         {
             return;
         }
 
-        var dense = name == "llama-moe" ? GoldenLogits.Floats("synth-256-F16", prompt + ".logits.f32") : GoldenLogits.TestData($"synth-256-{name[..^3]}.p1_short.logits.f32");
+        var dense = name switch
+        {
+            "llama-moe" => GoldenLogits.Floats("synth-256-F16", prompt + ".logits.f32"),
+            "phimoe" => Reference("llama-moe", prompt),
+            _ => GoldenLogits.TestData($"synth-256-{name[..^3]}.p1_short.logits.f32"),
+        };
         var apart = GoldenLogits.MaxAbsDiff(expected, dense);
         Assert.True(apart > 10 * Tolerance, $"dense vs {name}: max |Δlogit| only {apart}");
     }
@@ -71,6 +79,7 @@ public sealed class MixtureOfExpertsTests
     [InlineData("llama-moe", "llama.expert_used_count", 4u)]
     [InlineData("qwen3moe", "qwen3moe.expert_used_count", 2u)]
     [InlineData("qwen2moe", "qwen2moe.expert_used_count", 8u)]
+    [InlineData("phimoe", "phimoe.expert_used_count", 1u)]
     public void Routing_to_more_or_fewer_experts_changes_the_logits(string name, string key, uint used)
     {
         using var temp = new TempFolder();
@@ -101,10 +110,16 @@ public sealed class MixtureOfExpertsTests
     [InlineData("blk.0.ffn_gate_inp.weight", LlmErrorKind.MissingTensor)]
     [InlineData("blk.3.ffn_up_exps.weight", LlmErrorKind.MissingTensor)]
     [InlineData("blk.5.ffn_down_exps.weight", LlmErrorKind.MissingTensor)]
+    [InlineData("blk.1.attn_norm.bias", LlmErrorKind.MissingTensor)]
+    [InlineData("blk.2.ffn_norm.bias", LlmErrorKind.MissingTensor)]
+    [InlineData("blk.3.attn_output.bias", LlmErrorKind.MissingTensor)]
+    [InlineData("output_norm.bias", LlmErrorKind.MissingTensor)]
+    [InlineData("output.bias", LlmErrorKind.MissingTensor)]
     public void A_missing_expert_tensor_is_named(string tensor, LlmErrorKind kind)
     {
         using var temp = new TempFolder();
-        var path = Edit(temp.Path, SyntheticExperts.Write(temp.Path, SyntheticExperts.LlamaMoe), "edited.gguf", drop: tensor);
+        var variant = tensor.Contains(".bias", StringComparison.Ordinal) ? SyntheticExperts.PhiMoe : SyntheticExperts.LlamaMoe;
+        var path = Edit(temp.Path, SyntheticExperts.Write(temp.Path, variant), "edited.gguf", drop: tensor);
         var e = Assert.Throws<LlmException>(() => LlmModel.Load(path));
         Assert.Equal((kind, tensor), (e.Kind, e.Subject));
     }
@@ -198,6 +213,7 @@ public sealed class MixtureOfExpertsTests
     [InlineData("llama-moe")]
     [InlineData("qwen3moe")]
     [InlineData("qwen2moe")]
+    [InlineData("phimoe")]
     [InlineData("llama-moe-Q4_K_M")]
     public void Greedy_continuations_match_llama_cpp(string name)
     {

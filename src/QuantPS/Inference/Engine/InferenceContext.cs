@@ -257,6 +257,7 @@ public sealed unsafe partial class InferenceContext : IDisposable
             cancellationToken.ThrowIfCancellationRequested(); // the cache is only committed (Position) after the last layer
             var layer = _weights.Layers[l];
             RmsNorm(_x, layer.AttentionNorm, _xb, n);
+            AddBias(_xb, layer.AttentionNormBias, n, d); // phimoe
             layer.Query.Multiply(_xb, n, _q, _workspace);
             layer.Key.Multiply(_xb, n, _k, _workspace);
             layer.Value.Multiply(_xb, n, _v, _workspace);
@@ -287,6 +288,7 @@ public sealed unsafe partial class InferenceContext : IDisposable
             Add(_x, _delta, (long)n * d);
 
             RmsNorm(_x, layer.FeedForwardNorm, _xb, n);
+            AddBias(_xb, layer.FeedForwardNormBias, n, d);
             // Equal passes (130 rows: 65 + 65, not 128 + 2), so no pass drops to the matrix-vector kernels: a row's
             // result is then the same whatever the pass it falls in.
             var passes = (n + _feedForwardRows - 1) / _feedForwardRows;
@@ -374,6 +376,7 @@ public sealed unsafe partial class InferenceContext : IDisposable
     {
         var d = _config.EmbeddingLength;
         RmsNorm(_x + ((long)row * d), _weights.OutputNorm, _xb, count);
+        AddBias(_xb, _weights.OutputNormBias, count, d);
         _weights.Output.Multiply(_xb, count, destination, _workspace);
         AddBias(destination, _weights.OutputBias, count, _config.VocabularySize);
         if (_config.FinalLogitSoftCap > 0f)

@@ -59,7 +59,9 @@ public sealed partial record ModelConfig
         switch (config.Architecture)
         {
             case "phi3":
-                // phi3's attention.sliding_window is read but switched off by llama.cpp (llama_model_phi3::load_arch_hparams).
+            case "phimoe": // phi3's graph (llama.cpp's llama_model_phimoe::graph is llama_model_phi3::graph)
+                // phi3's attention.sliding_window is read but switched off by llama.cpp (llama_model_phi3::load_arch_hparams);
+                // phimoe's is never read.
                 return config with { QueryScale = queryScale, AttentionScale = 1f };
             case "gemma":
                 return config with

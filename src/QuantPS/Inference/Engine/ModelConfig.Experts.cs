@@ -2,7 +2,7 @@ namespace QuantPS.Inference.Engine;
 
 /// <summary>
 /// The mixture-of-experts settings (llama.cpp's n_expert, n_expert_used, n_ff_exp, n_ff_shexp): a llama file with
-/// expert_count (Mixtral's), every qwen3moe and every qwen2moe file replace each layer's feed-forward block by a router
+/// expert_count (Mixtral's), every qwen3moe, qwen2moe and phimoe file replace each layer's feed-forward block by a router
 /// over <see cref="ExpertCount"/> experts, of which the <see cref="ExpertsUsed"/> most probable run for each token;
 /// qwen2moe adds a shared expert every token runs through.
 /// </summary>
@@ -41,7 +41,7 @@ public sealed partial record ModelConfig
     private static ModelConfig WithExperts(ModelConfig config, KeyReader reader)
     {
         var arch = config.Architecture;
-        var moeArchitecture = arch is "qwen3moe" or "qwen2moe";
+        var moeArchitecture = arch is "qwen3moe" or "qwen2moe" or "phimoe";
         var count = reader.Int("expert_count", min: 0, fallback: 0);
         var used = reader.Int("expert_used_count", min: 0, fallback: 0);
         if (count > MaxExperts)
@@ -60,9 +60,9 @@ public sealed partial record ModelConfig
             return used == 0 ? config : throw reader.Invalid("expert_used_count", $"{used} experts used of none");
         }
 
-        if (arch is not ("llama" or "qwen3moe" or "qwen2moe"))
+        if (arch is not ("llama" or "qwen3moe" or "qwen2moe" or "phimoe"))
         {
-            throw reader.Invalid("expert_count", $"experts in a {arch} model are not supported (llama, qwen2moe and qwen3moe have them)");
+            throw reader.Invalid("expert_count", $"experts in a {arch} model are not supported (llama, qwen2moe, qwen3moe and phimoe have them)");
         }
 
         if (used < 1 || used > count)
@@ -75,7 +75,7 @@ public sealed partial record ModelConfig
             throw reader.Invalid("expert_group_count", "grouped expert routing (DeepSeek V3's) is not supported");
         }
 
-        var expertWidth = !moeArchitecture ? config.FeedForwardLength
+        var expertWidth = arch is "llama" or "phimoe" ? config.FeedForwardLength // their loaders: {n_embd, n_ff, n_expert}
             : reader.Int("expert_feed_forward_length", min: 0, fallback: 0) is > 0 and var width ? width
             : config.FeedForwardLength / used;
         if (expertWidth < 1)

@@ -40,10 +40,11 @@ public sealed partial record ModelConfig
     /// llama), qwen2 (Q/K/V biases), qwen3 (per-head RMS norm of Q and K), phi3 (fused QKV and gate/up, LongRoPE
     /// factors), gemma and gemma2 (scaled embeddings, GeGLU, tied output; gemma2 adds post-norms, soft-capping and
     /// sliding-window layers), qwen2moe and qwen3moe (qwen2's and qwen3's attention, a mixture of experts in every
-    /// layer, qwen2moe's with a shared expert; llama files with expert_count, such as Mixtral's, have one too), with
-    /// llama.cpp's RoPE layout for each. See ModelConfig.Architectures.cs and ModelConfig.Experts.cs.
+    /// layer, qwen2moe's with a shared expert; llama files with expert_count, such as Mixtral's, have one too), phimoe
+    /// (phi3's attention with biased norms, experts), with llama.cpp's RoPE layout for each. See
+    /// ModelConfig.Architectures.cs and ModelConfig.Experts.cs.
     /// </summary>
-    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi3", "gemma", "gemma2" };
+    public static IReadOnlyList<string> SupportedArchitectures { get; } = new[] { "llama", "qwen2", "qwen2moe", "qwen3", "qwen3moe", "phi3", "phimoe", "gemma", "gemma2" };
 
     /// <summary>The strings rope.scaling.type may hold (llama.cpp's LLAMA_ROPE_SCALING_TYPES).</summary>
     public static IReadOnlyList<string> SupportedRopeScalings { get; } = new[] { "none", "linear", "yarn", "longrope" };

@@ -96,6 +96,11 @@ public sealed unsafe class LayerWeights
 
     public float* KeyNorm { get; init; }
 
+    /// <summary>phimoe's biases added after the attention and feed-forward RMS norms (llama.cpp's attn_norm_b, ffn_norm_b); null elsewhere.</summary>
+    public float* AttentionNormBias { get; init; }
+
+    public float* FeedForwardNormBias { get; init; }
+
     /// <summary>gemma2's RMS norms of the attention and feed-forward outputs before each residual add; null elsewhere.</summary>
     public float* PostAttentionNorm { get; init; }
 
@@ -103,7 +108,7 @@ public sealed unsafe class LayerWeights
 }
 
 /// <summary>
-/// Every weight of a llama-family model (llama, qwen2, qwen3, phi3, gemma, gemma2, and the MoE llama, qwen2moe, qwen3moe) as views into the memory-mapped GGUF
+/// Every weight of a llama-family model (llama, qwen2, qwen3, phi3, gemma, gemma2; the MoE llama, qwen2moe, qwen3moe, phimoe) as views into the memory-mapped GGUF
 /// (never copied), checked once at load against the configuration: shapes, and types the kernels can multiply.
 /// Fused tensors (attn_qkv; phi3's ffn_up holding gate then up) are split into row views; gemma and gemma2 always
 /// use token_embd as the output (llama.cpp loads no output.weight for them).
@@ -131,8 +136,11 @@ public sealed unsafe class ModelWeights
     /// <summary>output.weight, or token_embd when the model ties them.</summary>
     public WeightMatrix Output { get; }
 
-    /// <summary>output.bias (qwen2 may have one), or null.</summary>
+    /// <summary>output.bias (qwen2 may have one, phimoe has one), or null.</summary>
     public float* OutputBias { get; }
+
+    /// <summary>output_norm.bias (phimoe), added after the final RMS norm; or null.</summary>
+    public float* OutputNormBias { get; private init; }
 
     public IReadOnlyList<LayerWeights> Layers { get; }
 
@@ -165,6 +173,7 @@ public sealed unsafe class ModelWeights
 
         var layers = new LayerWeights[config.LayerCount];
         var gemma2 = config.Architecture == "gemma2";
+        var phimoe = config.Architecture == "phimoe"; // norms with biases, biased attention output and logits
         var qwen3 = config.Architecture is "qwen3" or "qwen3moe"; // per-head Q/K norms
         for (var i = 0; i < layers.Length; i++)
         {
@@ -187,7 +196,9 @@ public sealed unsafe class ModelWeights
                 QueryBias = loader.OptionalVector(p + "attn_q.bias", config.QueryWidth),
                 KeyBias = loader.OptionalVector(p + "attn_k.bias", config.KvWidth),
                 ValueBias = loader.OptionalVector(p + "attn_v.bias", config.KvWidth),
-                OutputBias = loader.OptionalVector(p + "attn_output.bias", d),
+                OutputBias = phimoe ? loader.Vector(p + "attn_output.bias", d) : loader.OptionalVector(p + "attn_output.bias", d),
+                AttentionNormBias = phimoe ? loader.Vector(p + "attn_norm.bias", d) : null,
+                FeedForwardNormBias = phimoe ? loader.Vector(p + "ffn_norm.bias", d) : null,
                 QueryNorm = qwen3 ? loader.Vector(p + "attn_q_norm.weight", config.HeadDimension) : null,
                 KeyNorm = qwen3 ? loader.Vector(p + "attn_k_norm.weight", config.HeadDimension) : null,
                 PostAttentionNorm = gemma2 ? loader.Vector(p + "post_attention_norm.weight", d) : null,
@@ -197,11 +208,12 @@ public sealed unsafe class ModelWeights
 
         // As llama.cpp's llama loader: a longrope model has long/short factors instead of rope_freqs (all optional).
         var pairs = config.RopeDimensions / 2;
-        var longRope = config.RopeScaling == RopeScaling.LongRope || config.Architecture == "phi3"; // phi3 always has its factor pair
+        var longRope = config.RopeScaling == RopeScaling.LongRope || config.Architecture is "phi3" or "phimoe"; // these always have their factor pair
         var ropeFreqs = longRope ? null : loader.OptionalVector("rope_freqs.weight", pairs);
-        var outputBias = loader.OptionalVector("output.bias", config.VocabularySize);
+        var outputBias = phimoe ? loader.Vector("output.bias", config.VocabularySize) : loader.OptionalVector("output.bias", config.VocabularySize);
         return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, outputBias, layers, ropeFreqs)
         {
+            OutputNormBias = phimoe ? loader.Vector("output_norm.bias", d) : null,
             RopeFactorsLong = longRope ? loader.OptionalVector("rope_factors_long.weight", pairs) : null,
             RopeFactorsShort = longRope ? loader.OptionalVector("rope_factors_short.weight", pairs) : null,
         };

@@ -11,7 +11,7 @@ namespace QuantPS.Tests.Quantization.Job;
 /// Mixture-of-experts models quantized byte for byte as llama-quantize does: their 3-D ffn_*_exps tensors (one
 /// importance row per expert, the layer read from the name), the F32 router left alone, and the mixes' rules for
 /// 8-expert models (attn_v/attn_k and ffn_down bumped, as for Mixtral). Models: SyntheticExperts' llama-moe8 (Mixtral's
-/// 8 experts, 2 used), qwen3moe (8 of 3, 256-wide experts) and qwen2moe (8 of 2 beside a shared expert). The hashes are of
+/// 8 experts, 2 used), qwen3moe (8 of 3, 256-wide experts), qwen2moe (8 of 2 beside a shared expert) and phimoe (4 of 2, biased norms). The hashes are of
 /// <c>llama-quantize model.gguf out.gguf TYPE 2</c> of llama.cpp 3f545bec (tests/QuantPS.Tests/Inference/Data/README.md
 /// says how the models were exported; IQ3_XXS and below need an importance matrix there, so they are not listed).
 /// </summary>
@@ -56,6 +56,10 @@ public sealed class ExpertQuantizeTests : IClassFixture<ExpertQuantizeTests.Mode
     [InlineData("qwen2moe", "Q5_K_M", "401327d546afdb6ef047170cdbf81ace4f04b5656e60e8862e56e4ab81600c29")]
     [InlineData("qwen2moe", "Q6_K", "e058f4d48be130d02655d1f60a305aed959b5a73dfb26b969b794d50a53a0505")]
     [InlineData("qwen2moe", "Q8_0", "0d93fa694088eb8b668c79c28370d7926c8721d681fa0335e66c3e1059f853c0")]
+    [InlineData("phimoe", "Q2_K", "0f06ddd67b674177b7984448b7b0965b74d702e2c05c3c272eaceb06c6215be9")]
+    [InlineData("phimoe", "Q4_K_M", "c622167605197cd78ee17be054a915edc0ad6b4eaaf443941baf8477479a8687")]
+    [InlineData("phimoe", "Q6_K", "ba835780a64461997d85a0d7944beacc10e82967b34be426f172aee39f89cf5a")]
+    [InlineData("phimoe", "Q8_0", "06c3529642da46b97575c66fcc8ffe7f518058eaffe33a5fa3b3b06663c71926")]
     public void Reproduces_llama_quantize(string model, string type, string sha256)
     {
         using var input = GgufModel.Open(_models.Path(model));
