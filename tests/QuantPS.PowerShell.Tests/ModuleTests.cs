@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using System.Xml.Linq;
+using QuantPS.TestSupport;
 
 namespace QuantPS.PowerShell.Tests;
 
@@ -188,6 +189,28 @@ public sealed class ModuleTests(PowerShellSession session) : IClassFixture<Power
         Assert.DoesNotContain("tok999", metadata);
         Assert.Contains("render-broken.gguf", findings.Replace("\n", string.Empty));
         Assert.Contains("Truncated", findings);
+    }
+
+    [Fact]
+    public void Get_GgufInfo_shows_a_mixture_of_experts()
+    {
+        var folder = Directory.CreateTempSubdirectory("quantps-moe-info-");
+        try
+        {
+            var model = SyntheticExperts.Write(folder.FullName, SyntheticExperts.Qwen3Moe);
+            using var withFormatList = new PowerShellSession(withPlatformModules: true);
+            var result = withFormatList.Run("Get-GgufInfo $Model | Format-List | Out-String -Width 200", ("Model", model));
+
+            Assert.Empty(result.Errors);
+            var text = string.Concat(result.Output.Select(o => o.ToString()));
+            Assert.Matches(@"Experts\s*: 3 of 8 per token, [0-9.]+ M active parameters", text);
+            var dense = withFormatList.Run("Get-GgufInfo $Model | Format-List | Out-String -Width 200", ("Model", ModelFiles.Stories));
+            Assert.DoesNotContain("Experts", string.Concat(dense.Output.Select(o => o.ToString())));
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 
     [Theory]

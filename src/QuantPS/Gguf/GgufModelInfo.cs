@@ -21,6 +21,9 @@ public sealed class GgufModelInfo
         FileType = LlamaFileTypes.NameOf(fileType) ?? $"unknown ({fileType})";
         FileTypeDescription = (guessed ? "(guessed) " : string.Empty) + LlamaFileTypes.DescriptionOf(fileType);
         ParameterCount = model.Tensors.Sum(t => t.ElementCount);
+        ExpertCount = metadata.GetInteger(arch + ".expert_count") is > 0 and var experts ? experts : null;
+        ExpertUsedCount = ExpertCount is null ? null : metadata.GetInteger(arch + ".expert_used_count");
+        ActiveParameterCount = ActiveParameters(model.Tensors, ExpertUsedCount ?? 0) ?? ParameterCount;
         SizeBytes = model.FileLength;
         TensorBytes = model.TensorBytes;
         BitsPerWeight = ParameterCount == 0 ? 0 : Math.Round(TensorBytes * 8.0 / ParameterCount, 4);
@@ -59,6 +62,19 @@ public sealed class GgufModelInfo
 
     /// <summary>Elements in all tensors (llama.cpp's "model params").</summary>
     public long ParameterCount { get; }
+
+    /// <summary>Experts per layer of a mixture-of-experts model (&lt;arch&gt;.expert_count), or null for a dense one.</summary>
+    public long? ExpertCount { get; }
+
+    /// <summary>Experts each token runs through (&lt;arch&gt;.expert_used_count), or null for a dense model.</summary>
+    public long? ExpertUsedCount { get; }
+
+    /// <summary>
+    /// The parameters one token runs through: <see cref="ParameterCount"/> less the unused experts' share of the 3-D
+    /// expert tensors (the "A3B" of Qwen3-30B-A3B); the embedding table counts whole, as in the published figures.
+    /// Equal to ParameterCount for a dense model.
+    /// </summary>
+    public long ActiveParameterCount { get; }
 
     /// <summary>Bytes of all the model's files.</summary>
     public long SizeBytes { get; }
@@ -101,6 +117,24 @@ public sealed class GgufModelInfo
     }
 
     public override string ToString() => $"{Name ?? System.IO.Path.GetFileName(Path)} ({Architecture}, {FileType})";
+
+    // Expert tensors are the 3-D ones ([columns, rows, experts], llama.cpp's *_exps): used / experts of each counts.
+    private static long? ActiveParameters(IReadOnlyList<GgufTensorInfo> tensors, long used)
+    {
+        if (used <= 0)
+        {
+            return null;
+        }
+
+        long active = 0;
+        foreach (var tensor in tensors)
+        {
+            var experts = tensor.Shape.Count == 3 && tensor.Name.Contains("_exps.", StringComparison.Ordinal) ? tensor.Shape[2] : 0;
+            active += experts > used ? tensor.ElementCount / experts * used : tensor.ElementCount;
+        }
+
+        return active;
+    }
 
     /// <summary>Some architectures store a per-layer array of head counts; the summary shows the largest.</summary>
     private static long? IntegerOrLargest(GgufMetadata metadata, string key)

@@ -248,6 +248,22 @@ public sealed class MixtureOfExpertsTests
         Assert.True(quantized ? differing.Count <= 1 && differing.All(d => d.Ahead <= Tolerance) : differing.Count == 0, $"{name}: {report}");
     }
 
+    [Fact]
+    public void Get_GgufInfo_counts_the_experts_and_the_active_parameters()
+    {
+        using var temp = new TempFolder();
+        using var moe = GgufModel.Open(SyntheticExperts.Write(temp.Path, SyntheticExperts.LlamaMoe));
+        var info = GgufModelInfo.From(moe);
+        Assert.Equal((4L, 2L), (info.ExpertCount, info.ExpertUsedCount));
+
+        // Half of each layer's gate, up and down experts (3 x 256 x 512 x 4 values) is idle for a token.
+        Assert.Equal(info.ParameterCount - (6L * 3 * 256 * 512 * 2), info.ActiveParameterCount);
+
+        using var dense = GgufModel.Open(SharedData.File(SyntheticArchitectures.Source));
+        var denseInfo = GgufModelInfo.From(dense);
+        Assert.Equal((null, null, denseInfo.ParameterCount), (denseInfo.ExpertCount, denseInfo.ExpertUsedCount, denseInfo.ActiveParameterCount));
+    }
+
     /// <summary>
     /// How Data/ was made: writes the models and prompt ids to QUANTPS_MOE_EXPORT (for the reference harness), or to
     /// a temporary folder, where each written model must load.
