@@ -125,6 +125,41 @@ public sealed class MixtureOfExpertsTests
     }
 
     [Fact]
+    public void Experts_stored_one_tensor_each_are_named_as_the_old_layout()
+    {
+        using var temp = new TempFolder();
+        using var source = GgufModel.Open(SyntheticExperts.Write(temp.Path, SyntheticExperts.LlamaMoe));
+        var specs = new List<GgufTensorSpec>();
+        var data = new List<byte[]>();
+        foreach (var tensor in source.Tensors)
+        {
+            var bytes = source.GetTensorData(tensor).ToArray();
+            if (tensor.Shape.Count != 3)
+            {
+                specs.Add(new GgufTensorSpec(tensor.Name, tensor.Type, tensor.Shape));
+                data.Add(bytes);
+                continue;
+            }
+
+            // blk.N.ffn_gate_exps.weight [256, 512, 4] -> blk.N.ffn_gate.E.weight [256, 512], as early conversions wrote.
+            var experts = (int)tensor.Shape[2];
+            var each = bytes.Length / experts;
+            for (var e = 0; e < experts; e++)
+            {
+                specs.Add(new GgufTensorSpec(tensor.Name.Replace("_exps.weight", $".{e}.weight", StringComparison.Ordinal), tensor.Type, [tensor.Shape[0], tensor.Shape[1]]));
+                data.Add(bytes[(e * each)..((e + 1) * each)]);
+            }
+        }
+
+        var old = Path.Combine(temp.Path, "old-layout.gguf");
+        GgufWriter.Write(old, source.Metadata.ToList(), specs, i => data[i]);
+        var error = Assert.Throws<LlmException>(() => LlmModel.Load(old));
+        Assert.Equal((LlmErrorKind.MissingTensor, "blk.0.ffn_gate_exps.weight"), (error.Kind, error.Subject));
+        Assert.Contains("blk.0.ffn_gate.0.weight", error.Message, StringComparison.Ordinal);
+        Assert.Contains("convert_hf_to_gguf.py", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Experts_of_the_wrong_shape_or_count_are_refused()
     {
         using var temp = new TempFolder();

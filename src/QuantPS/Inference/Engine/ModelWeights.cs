@@ -286,8 +286,17 @@ public sealed unsafe class ModelWeights
         // [columns, rows, count]: count matrices one after the other, as ggml lays out a 3-D tensor.
         public WeightMatrix[] Experts(string name, int columns, int rows, int count)
         {
-            var tensor = model.FindTensor(name)
-                ?? throw new LlmException(LlmErrorKind.MissingTensor, $"The model lacks the tensor {name}.", name);
+            var tensor = model.FindTensor(name);
+            if (tensor is null)
+            {
+                // Early Mixtral conversions (late 2023, early 2024) stored each expert apart: blk.N.ffn_gate.E.weight.
+                var split = name.Replace("_exps.weight", ".0.weight", StringComparison.Ordinal);
+                throw new LlmException(LlmErrorKind.MissingTensor, model.FindTensor(split) is null
+                    ? $"The model lacks the tensor {name}."
+                    : $"The model lacks the tensor {name}: it stores each expert as a tensor of its own ({split}, ...), an early " +
+                      "layout that llama.cpp no longer loads either. Convert the model again with a current convert_hf_to_gguf.py.", name);
+            }
+
             if (tensor.Shape.Count != 3 || tensor.Shape[0] != columns || tensor.Shape[1] != rows || tensor.Shape[2] != count)
             {
                 throw new LlmException(LlmErrorKind.InvalidTensor,
