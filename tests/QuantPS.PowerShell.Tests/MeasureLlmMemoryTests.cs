@@ -125,6 +125,29 @@ public sealed class MeasureLlmMemoryTests(PowerShellSession session) : IClassFix
     }
 
     [Fact]
+    public void Mixture_of_experts_presets_count_every_expert()
+    {
+        var result = _session.Run(
+            """
+            Measure-LlmMemory -Preset mixtral-8x7b -Type Q4_K_M -ContextLength 8192
+            Measure-LlmMemory -Preset qwen3-30b-a3b -Type Q8_0 -ContextLength 8192
+            (TabExpansion2 -inputScript 'Measure-LlmMemory -Preset mixt' -cursorColumn 30).CompletionMatches.CompletionText
+            """);
+
+        Assert.Empty(result.Errors);
+        var (mixtral, qwen) = ((LlmMemoryEstimate)result.Output[0].BaseObject, (LlmMemoryEstimate)result.Output[1].BaseObject);
+        Assert.Equal(46_702_792_704L, mixtral.ParameterCount); // Mixtral-8x7B: 46.7 B
+        Assert.Equal(28_447_727_616L, mixtral.Weights); // llama-quantize's Q4_K_M rules for 8 experts
+        Assert.Equal(1L << 30, mixtral.KvCache);
+        Assert.Equal("llama", mixtral.Architecture);
+        Assert.Equal(30_532_122_624L, qwen.ParameterCount); // Qwen3-30B-A3B: 30.5 B
+        Assert.Equal(32_477_962_240L, qwen.Weights);
+        Assert.Equal(805_306_368L, qwen.KvCache);
+        Assert.Equal("qwen3moe", qwen.Architecture);
+        Assert.Equal(["mixtral-8x7b", "mixtral-8x22b"], result.Output.Skip(2).Select(o => o.BaseObject.ToString()));
+    }
+
+    [Fact]
     public void A_count_far_from_the_preset_warns()
     {
         var result = _session.Run("Measure-LlmMemory -Preset mistral-7b -ParameterCount 70B -WarningVariable w -WarningAction SilentlyContinue; $w.Count");

@@ -94,7 +94,9 @@ public sealed record ModelShape
         long vocab = md.GetArray("tokenizer.ggml.tokens")?.Count
             ?? Scalar("vocab_size", model.FindTensor("token_embd.weight") is { Shape.Count: >= 2 } t ? t.Shape[1] : 0);
         var (experts, used, expertFf) = Experts(arch, Scalar, ff);
-        int window = (int)Scalar("attention.sliding_window", 0);
+        // Phi converters write the config's sliding_window, but llama.cpp turns Phi-3's off ("Phi SWA is
+        // currently disabled") and phimoe never reads it: their caches are not windowed.
+        int window = arch is "phi3" or "phimoe" ? 0 : (int)Scalar("attention.sliding_window", 0);
         var sliding = window > 0 ? SlidingPattern(md.GetValueOrDefault($"{arch}.attention.sliding_window_pattern"), arch, layers) : [];
         return new ModelShape
         {

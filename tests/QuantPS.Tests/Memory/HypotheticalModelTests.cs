@@ -19,12 +19,16 @@ public sealed class HypotheticalModelTests : IDisposable
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    // Small shapes: a GQA llama, a tied-embedding qwen2 with biases, a gemma2 with sliding layers.
+    // Small shapes: a GQA llama, a tied-embedding qwen2 with biases, a gemma2 with sliding layers, and
+    // mixtures of experts: a qwen2moe with its shared expert, a phimoe (norm and output biases, rope factors).
     private static readonly HypotheticalShape[] Shapes =
     [
         new("llama", 8, 256, 4, 2, 64, 768, 1024, 2048),
         new("qwen2", 6, 512, 8, 2, 64, 1024, 2048, 4096, TiedEmbeddings: true, AttentionBias: true),
         new("gemma2", 4, 256, 2, 1, 128, 512, 768, 1024, TiedEmbeddings: true, SlidingWindow: 256),
+        new("qwen2moe", 2, 256, 4, 1, 64, 768, 512, 2048, AttentionBias: true,
+            ExpertCount: 8, ExpertUsedCount: 2, ExpertFeedForwardLength: 256, SharedExpertFeedForwardLength: 512),
+        new("phimoe", 2, 256, 4, 2, 64, 512, 512, 2048, AttentionBias: true, ExpertCount: 4, ExpertUsedCount: 2),
     ];
 
     public static TheoryData<int, string> Cases()
