@@ -13,8 +13,8 @@ public sealed record ModelShape(string Name, int Embedding, int Layers, int Head
     public static readonly ModelShape TinyLlama = new("tinyllama", 2048, 22, 32, 4, 5632, 32000, 2048);
 
     /// <summary>
-    /// A small mixture of experts in the spirit of OLMoE-1B-7B / Qwen3-30B-A3B, scaled to this machine: 3.3 B
-    /// parameters, of which ~1 B run per token (8 of 32 experts, 1024 wide, in 16 layers of 2048).
+    /// A small mixture of experts in the spirit of OLMoE-1B-7B / Qwen3-30B-A3B, scaled to this machine: 3.5 B
+    /// parameters, of which ~1.1 B run per token (8 of 32 experts, 1024 wide, in 16 layers of 2048).
     /// </summary>
     public static readonly ModelShape SmallMoe = new("moe", 2048, 16, 32, 4, 1024, 32000, 2048, Experts: 32, ExpertsUsed: 8);
 

@@ -60,6 +60,9 @@ internal sealed unsafe partial class MatMulRunner
         }
 
         weights.CopyTo(_groupWeights);
+        _counters.NextTile = 0; // as Prepare: the workers' shared tile counter, should a job ever not be dealt in runs
+        _counters.NextQuantRow = 0;
+        _counters.QuantizedRows = 0;
         _kernels = kernels;
         _weights = (byte*)weights[0];
         _weightRowBytes = kernels.Weight.RowSizeBytes(k);

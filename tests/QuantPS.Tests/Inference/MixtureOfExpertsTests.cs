@@ -10,9 +10,9 @@ using Xunit;
 namespace QuantPS.Tests.Engine;
 
 /// <summary>
-/// Mixture-of-experts layers (llama with expert_count, as Mixtral; qwen3moe) against llama.cpp's logits for the models
-/// of <see cref="SyntheticExperts"/>, in F16 and quantized to Q4_K_M by our quantizer (whose file must be
-/// llama-quantize's byte for byte). Reference files: Inference/Data (see its README).
+/// Mixture-of-experts layers (llama with expert_count as Mixtral, qwen2moe, qwen3moe, phimoe) against llama.cpp's logits
+/// and greedy ids for the models of <see cref="SyntheticExperts"/>, in F16 and quantized to Q4_K_M by our quantizer
+/// (whose file must be llama-quantize's byte for byte). Reference files: Inference/Data (see its README).
 /// </summary>
 public sealed class MixtureOfExpertsTests
 {
@@ -25,11 +25,14 @@ public sealed class MixtureOfExpertsTests
     private const float QuantizedTolerance = 0.1f;
 
     // One token at a time, a router near a tie may pick another expert than with the whole prompt in one batch, in
-    // llama.cpp as here: its own batch and one-at-a-time logits for qwen2moe's p2 differ by 0.017-0.025 at 3 positions
-    // of 168 (elsewhere < 0.002), and we tip at one more (0.025). So one position in 40 may be off by this much.
-    private const float TippedTolerance = 0.05f;
+    // llama.cpp as here (Llama_cpp_tips_too): for p2 its own batch and one-at-a-time logits differ by 0.017-0.025 at 3
+    // positions of 168 for qwen2moe and up to 0.084 at 5 for qwen3moe, and then by ~0.005 while the tipped token's
+    // keys stay in the cache. So their one-at-a-time logits are compared with llama.cpp's one-at-a-time ones (Data's
+    // *.sequential.logits.f32), where one position in 40 may still tip one way or the other (measured 0.025 and 0.058).
+    // llama-moe and phimoe do not tip on these prompts: none of theirs may.
+    private const float TippedTolerance = 0.1f;
 
-    private static int Tippable(float[] expected, int vocabulary) => expected.Length / vocabulary / 40;
+    private static bool Tips(string name) => name is "qwen2moe" or "qwen3moe";
 
     // llama-quantize 3f545bec's Q4_K_M of synth-256-llama-moe.gguf (the F16 model SyntheticExperts writes).
     private const string LlamaMoeQ4KMSha256 = "6bdbb4885e2573a62c11599243fbf92a58ce9040e4115f155a92091244b7b4eb";
@@ -40,6 +43,8 @@ public sealed class MixtureOfExpertsTests
     [InlineData("llama-moe", "p1_short")]
     [InlineData("llama-moe", "p2_paragraph")]
     [InlineData("qwen3moe", "p1_short")]
+    [InlineData("qwen3moe", "p2_paragraph")]
+    [InlineData("llama-moe8", "p1_short")]
     [InlineData("qwen2moe", "p1_short")]
     [InlineData("qwen2moe", "p2_paragraph")]
     [InlineData("phimoe", "p1_short")]
@@ -51,7 +56,9 @@ public sealed class MixtureOfExpertsTests
         using var model = LlmModel.Load(SyntheticExperts.Write(temp.Path, variant));
         Assert.Equal((variant.Experts, variant.Used, variant.Width), (model.Config.ExpertCount, model.Config.ExpertsUsed, model.Config.ExpertFeedForwardLength));
         var expected = Reference(name, prompt);
-        var (batch, steps, tipped) = Compare(model, prompt, expected, Tippable(expected, model.Config.VocabularySize));
+        var sequential = Tips(name) && prompt == "p2_paragraph" ? GoldenLogits.TestData($"synth-256-{name}.{prompt}.sequential.logits.f32") : expected;
+        var tippable = Tips(name) ? expected.Length / model.Config.VocabularySize / 40 : 0;
+        var (batch, steps, tipped) = Compare(model, prompt, expected, sequential, tippable);
         Assert.True(batch <= Tolerance, $"batch: max |Δlogit| {batch}");
         Assert.True(steps <= Tolerance, $"one token at a time: max |Δlogit| {steps} but at the tippable positions");
         Assert.True(tipped <= TippedTolerance, $"one token at a time: max |Δlogit| {tipped}");
@@ -59,7 +66,7 @@ public sealed class MixtureOfExpertsTests
         // The experts matter: the dense model they were made from (llama-moe's expert 0 is its block; qwen2moe's shared
         // expert is) is far away; phimoe's own parts (biased norms, Q scale, LongRoPE) take it far from llama-moe.
         // (The dense qwen models have references for p1 only.)
-        if (name.StartsWith("qwen", StringComparison.Ordinal) && prompt != "p1_short")
+        if ((name.StartsWith("qwen", StringComparison.Ordinal) && prompt != "p1_short") || name == "llama-moe8")
         {
             return;
         }
@@ -72,6 +79,38 @@ public sealed class MixtureOfExpertsTests
         };
         var apart = GoldenLogits.MaxAbsDiff(expected, dense);
         Assert.True(apart > 10 * Tolerance, $"dense vs {name}: max |Δlogit| only {apart}");
+    }
+
+    [Theory]
+    [InlineData("qwen2moe")]
+    [InlineData("qwen3moe")]
+    public void Llama_cpp_tips_too(string name)
+    {
+        // The allowance above rests on this: llama.cpp's own two ways differ past the tolerance at a few positions.
+        var vocabulary = 512;
+        var batch = Reference(name, "p2_paragraph");
+        var sequential = GoldenLogits.TestData($"synth-256-{name}.p2_paragraph.sequential.logits.f32");
+        var tipped = Enumerable.Range(0, batch.Length / vocabulary)
+            .Count(t => GoldenLogits.MaxAbsDiff(batch.AsSpan(t * vocabulary, vocabulary), sequential.AsSpan(t * vocabulary, vocabulary)) > Tolerance);
+        Assert.InRange(tipped, 1, batch.Length / vocabulary / 20);
+    }
+
+    [Theory]
+    [InlineData("BatchSize", 1, "llama-moe")]
+    [InlineData("BatchSize", 2, "qwen3moe")]
+    [InlineData("ContextLength", 2, "qwen3moe")]
+    public void Batches_smaller_than_the_experts_used_still_match(string option, int value, string name)
+    {
+        // One token's experts' gate and up rows (used x width) can be more than a small batch's rows.
+        using var temp = new TempFolder();
+        using var model = LlmModel.Load(SyntheticExperts.Write(temp.Path, SyntheticExperts.Get(name)));
+        var ids = GoldenLogits.Ids("synth-256-F16", "p1_short.prompt_ids.txt");
+        var expected = Reference(name, "p1_short");
+        var options = option == "BatchSize" ? new ContextOptions { ContextLength = 512, Threads = 2, BatchSize = value } : new ContextOptions { ContextLength = value, Threads = 2 };
+        using var context = model.CreateContext(options);
+        var count = Math.Min(ids.Length, context.ContextLength);
+        var logits = context.EvaluateAll(ids.AsSpan(0, count), Ct);
+        Assert.True(GoldenLogits.MaxAbsDiff(expected.AsSpan(0, logits.Length), logits) <= Tolerance);
     }
 
     [Theory]
@@ -316,10 +355,9 @@ public sealed class MixtureOfExpertsTests
         }
     }
 
-    // Max |Δlogit| of the whole prompt in one batch, then of one token at a time.
-    // Max |Δlogit| of the whole prompt in one batch; of one token at a time, the max over the positions but the
-    // <paramref name="tipped"/> furthest ones, and the furthest.
-    private static (float Batch, float Steps, float Tipped) Compare(LlmModel model, string prompt, float[] expected, int tipped)
+    // Max |Δlogit| of the whole prompt in one batch against <paramref name="expected"/>; of one token at a time against
+    // <paramref name="sequential"/>, the max over the positions but the <paramref name="tipped"/> furthest ones, and the furthest.
+    private static (float Batch, float Steps, float Tipped) Compare(LlmModel model, string prompt, float[] expected, float[] sequential, int tipped)
     {
         using var context = model.CreateContext(new ContextOptions { ContextLength = 512, Threads = 2 });
         var ids = GoldenLogits.Ids("synth-256-F16", prompt + ".prompt_ids.txt");
@@ -329,7 +367,7 @@ public sealed class MixtureOfExpertsTests
         var positions = new float[ids.Length];
         for (var t = 0; t < ids.Length; t++)
         {
-            positions[t] = GoldenLogits.MaxAbsDiff(expected.AsSpan(t * vocab, vocab), context.Decode(ids[t], Ct));
+            positions[t] = GoldenLogits.MaxAbsDiff(sequential.AsSpan(t * vocab, vocab), context.Decode(ids[t], Ct));
         }
 
         Array.Sort(positions);

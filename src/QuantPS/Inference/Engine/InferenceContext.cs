@@ -290,7 +290,8 @@ public sealed unsafe partial class InferenceContext : IDisposable
             RmsNorm(_x, layer.FeedForwardNorm, _xb, n);
             AddBias(_xb, layer.FeedForwardNormBias, n, d);
             // Equal passes (130 rows: 65 + 65, not 128 + 2), so no pass drops to the matrix-vector kernels: a row's
-            // result is then the same whatever the pass it falls in.
+            // result is then the same whatever the pass it falls in. (In a mixture of experts, how many of a pass's
+            // tokens share an expert decides that expert's kernels instead.)
             var passes = (n + _feedForwardRows - 1) / _feedForwardRows;
             var rowsPerPass = (n + passes - 1) / passes;
             for (var row = 0; row < n; row += rowsPerPass)

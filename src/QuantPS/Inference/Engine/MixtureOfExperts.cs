@@ -6,7 +6,7 @@ namespace QuantPS.Inference.Engine;
 
 /// <summary>
 /// The feed-forward block of a mixture-of-experts layer, as llama.cpp's build_moe_ffn runs it for llama (Mixtral),
-/// qwen2moe and qwen3moe: router logits, their softmax, the <see cref="ModelConfig.ExpertsUsed"/> most probable experts
+/// qwen2moe, qwen3moe and phimoe: router logits, their softmax, the <see cref="ModelConfig.ExpertsUsed"/> most probable experts
 /// with their probabilities (normalised to sum 1 unless qwen2moe), SwiGLU through each chosen expert, and the experts'
 /// outputs times their weights added up in order of probability; then qwen2moe's shared expert times the sigmoid of
 /// its gate. Tokens are grouped by expert so that each expert's matrices run once per batch through the
@@ -33,7 +33,7 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
     private readonly float* _weights;        // rows x used
     private readonly float* _input;          // one expert's tokens, gathered: rows x embedding
     private readonly float* _sharedGate;     // rows: the shared expert's gate logit, then its sigmoid
-    private readonly float* _gate;           // rows x width (or the shared expert's width, if wider)
+    private readonly float* _gate;           // rows x width (or the shared expert's width, if wider); one token: used x width
     private readonly float* _up;
     private readonly float* _expertOutput;   // rows x embedding
     private readonly float* _slots;          // rows x used x embedding: each chosen expert's output per token
@@ -52,8 +52,11 @@ internal sealed unsafe class MixtureOfExperts : IDisposable
         _next = new int[_experts];
         _routes = new int[maxRows * _used];
         _matrices = new nint[_used];
+        // Gate and up hold a batch's rows of one expert, or one token's rows of all its experts (RunOneToken), which is
+        // more when fewer rows than experts used fit a batch (a BatchSize or context below expert_used_count).
         long rows = maxRows, d = _embedding, widest = Math.Max(_width, config.SharedExpertFeedForwardLength);
-        long[] sizes = [rows * _experts, rows * _used, rows * d, rows * widest, rows * widest, rows * d, rows * _used * d, rows];
+        var gateUp = Math.Max(rows * widest, (long)_used * _width);
+        long[] sizes = [rows * _experts, rows * _used, rows * d, gateUp, gateUp, rows * d, rows * _used * d, rows];
         var floats = sizes.Sum(s => (s + 15) & ~15L);
         _memory = (byte*)NativeMemory.AlignedAlloc((nuint)(floats * sizeof(float)), 64);
         var p = (float*)_memory;

@@ -18,8 +18,9 @@ public sealed partial record ModelConfig
     public int ExpertsUsed { get; init; }
 
     /// <summary>
-    /// Feed-forward width of one expert: llama's experts are <see cref="FeedForwardLength"/> wide; qwen3moe's
-    /// expert_feed_forward_length, else feed_forward_length / expert_used_count (as llama.cpp); 0 for a dense model.
+    /// Feed-forward width of one expert: llama's and phimoe's experts are <see cref="FeedForwardLength"/> wide; qwen2moe's
+    /// and qwen3moe's expert_feed_forward_length, else feed_forward_length / expert_used_count (as llama.cpp); 0 for a
+    /// dense model.
     /// </summary>
     public int ExpertFeedForwardLength { get; init; }
 

@@ -60,6 +60,37 @@ public sealed unsafe class GroupedMatMulTests
         }
     }
 
+    [Theory]
+    [InlineData(GgmlType.Q4_K)]
+    [InlineData(GgmlType.Q8_0)]
+    [InlineData(GgmlType.F16)]
+    public void A_multiplication_after_a_grouped_job_is_unaffected(GgmlType type)
+    {
+        // The runner keeps its job in fields: every product after a grouped one must equal a fresh workspace's.
+        var info = GgmlTypeTraits.Get(type);
+        const long k = 512, n = 61;
+        var weights = RandomWeights(info, k, n * Count, seed: 7);
+        var x = RandomActivations(k, 40, seed: 8);
+        using var w = new Native<byte>(weights);
+        using var xs = new Native<float>(x);
+        using var grouped = new Native<float>(Count * n);
+        var pointers = Enumerable.Range(0, Count).Select(e => (nint)(w.Pointer + (e * info.RowSizeBytes(k) * n))).ToArray();
+        using var used = new MatMulWorkspace(2);
+        foreach (var m in new long[] { 1, 3, 8, 40 })
+        {
+            MatMulDriver.MultiplyVectors(type, pointers, k, n, xs.Pointer, Count, grouped.Pointer, used);
+            using var afterGrouped = new Native<float>(m * n);
+            using var fresh = new Native<float>(m * n);
+            MatMulDriver.Multiply(type, w.Pointer, k, n, xs.Pointer, m, afterGrouped.Pointer, used);
+            using (var clean = new MatMulWorkspace(2))
+            {
+                MatMulDriver.Multiply(type, w.Pointer, k, n, xs.Pointer, m, fresh.Pointer, clean);
+            }
+
+            Assert.Equal(fresh.ToArray(), afterGrouped.ToArray());
+        }
+    }
+
     [Fact]
     public void Bad_arguments_are_refused()
     {
