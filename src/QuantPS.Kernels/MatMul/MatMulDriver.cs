@@ -56,13 +56,44 @@ public static unsafe class MatMulDriver
     /// <exception cref="ArgumentException">No matrices, a null one, a size out of range, or input rows neither 1 nor one per matrix.</exception>
     public static void MultiplyVectors(GgmlType weightType, ReadOnlySpan<nint> weights, long k, long n, float* x, int inputRows, float* y, MatMulWorkspace workspace)
     {
+        if (y == null)
+        {
+            throw new ArgumentNullException(nameof(y));
+        }
+
+        var count = weights.Length;
+        Span<long> rows = count <= 64 ? stackalloc long[count] : new long[count];
+        Span<nint> outputs = count <= 64 ? stackalloc nint[count] : new nint[count];
+        for (var s = 0; s < count; s++)
+        {
+            rows[s] = n;
+            outputs[s] = (nint)(y + (s * n));
+        }
+
+        MultiplyVectors(weightType, weights, rows, outputs, k, x, inputRows, workspace);
+    }
+
+    /// <summary>
+    /// As the overload above with matrices of their own row counts and outputs: <paramref name="rows"/>[s] values at
+    /// <paramref name="outputs"/>[s] = W_s (that many rows of <paramref name="k"/> at <paramref name="weights"/>[s])
+    /// times input row s of <paramref name="x"/>, or row 0 for all when <paramref name="inputRows"/> is 1 (a token's
+    /// Q, K and V, say). Each output equals <see cref="Multiply"/>'s with m = 1, bit for bit.
+    /// </summary>
+    /// <exception cref="NotSupportedException">The weight type has no kernels yet.</exception>
+    /// <exception cref="ArgumentException">No matrices, a null pointer, spans of different lengths, a row count out of range, or input rows neither 1 nor one per matrix.</exception>
+    public static void MultiplyVectors(GgmlType weightType, ReadOnlySpan<nint> weights, ReadOnlySpan<long> rows, ReadOnlySpan<nint> outputs, long k, float* x, int inputRows, MatMulWorkspace workspace)
+    {
         ArgumentNullException.ThrowIfNull(workspace);
         var kernels = Resolve(weightType);
         ValidateRowLength(kernels, k);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n);
-        if (weights.IsEmpty || weights.Contains(0))
+        if (weights.IsEmpty || weights.Contains(0) || outputs.Contains(0))
         {
-            throw new ArgumentException("Every matrix needs its weights.", nameof(weights));
+            throw new ArgumentException("Every matrix needs its weights and its output.", nameof(weights));
+        }
+
+        if (rows.Length != weights.Length || outputs.Length != weights.Length)
+        {
+            throw new ArgumentException($"{weights.Length} matrices need as many row counts and outputs (got {rows.Length} and {outputs.Length}).", nameof(rows));
         }
 
         if (inputRows != 1 && inputRows != weights.Length)
@@ -70,14 +101,20 @@ public static unsafe class MatMulDriver
             throw new ArgumentOutOfRangeException(nameof(inputRows), inputRows, $"1 or one per matrix ({weights.Length}).");
         }
 
-        if (x == null || y == null)
+        if (x == null)
         {
-            throw new ArgumentNullException(x == null ? nameof(x) : nameof(y));
+            throw new ArgumentNullException(nameof(x));
         }
 
-        _ = checked(weights.Length * n * sizeof(float));
-        _ = checked(kernels.Weight.RowSizeBytes(k) * n);
-        workspace.Runner.RunGrouped(kernels, weights, k, n, x, inputRows, y);
+        long total = 0;
+        foreach (var n in rows)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n, nameof(rows));
+            _ = checked(kernels.Weight.RowSizeBytes(k) * n);
+            total = checked(total + n);
+        }
+
+        workspace.Runner.RunGrouped(kernels, weights, rows, outputs, k, x, inputRows);
     }
 
     /// <summary>y (n) = W (n rows of k) times x (k): one token, <see cref="Multiply"/> with m = 1.</summary>

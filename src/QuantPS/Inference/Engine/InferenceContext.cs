@@ -258,9 +258,7 @@ public sealed unsafe partial class InferenceContext : IDisposable
             var layer = _weights.Layers[l];
             RmsNorm(_x, layer.AttentionNorm, _xb, n);
             AddBias(_xb, layer.AttentionNormBias, n, d); // phimoe
-            layer.Query.Multiply(_xb, n, _q, _workspace);
-            layer.Key.Multiply(_xb, n, _k, _workspace);
-            layer.Value.Multiply(_xb, n, _v, _workspace);
+            ProjectQueryKeyValue(layer, _xb, n);
             AddBias(_q, layer.QueryBias, n, _config.QueryWidth);
             AddBias(_k, layer.KeyBias, n, _config.KvWidth);
             AddBias(_v, layer.ValueBias, n, _config.KvWidth);
@@ -323,8 +321,7 @@ public sealed unsafe partial class InferenceContext : IDisposable
             return;
         }
 
-        layer.Gate.Multiply(input, rows, _gate, _workspace);
-        layer.Up.Multiply(input, rows, _up, _workspace);
+        ProjectGateUp(layer, input, rows);
         if (_config.Activation == FeedForwardActivation.Gelu)
         {
             Activations.GeGlu(_gate, _up, (long)rows * _config.FeedForwardLength);

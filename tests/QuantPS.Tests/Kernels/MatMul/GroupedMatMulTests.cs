@@ -60,6 +60,54 @@ public sealed unsafe class GroupedMatMulTests
         }
     }
 
+    public static TheoryData<GgmlType, int> TypesAndThreads()
+    {
+        var data = new TheoryData<GgmlType, int>();
+        foreach (var type in WeightTypes().Where(MatMulDriver.IsSupported))
+        {
+            data.Add(type, 1);
+            data.Add(type, 2);
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TypesAndThreads))]
+    public void Matrices_of_their_own_sizes_and_outputs_equal_their_own_products(GgmlType type, int threads)
+    {
+        // A token's Q, K and V: one input, matrices of 67, 13 and 29 rows (odd: tiles straddle them), outputs apart.
+        long[] rows = [67, 13, 29];
+        var info = GgmlTypeTraits.Get(type);
+        var k = 2 * Math.Max(256, Math.Max(info.BlockSize, GgmlTypeTraits.Get(info.ActivationType).BlockSize));
+        var rowBytes = info.RowSizeBytes(k);
+        var weights = RandomWeights(info, k, rows.Sum(), seed: 9);
+        var x = RandomActivations(k, 1, seed: 10);
+        using var workspace = new MatMulWorkspace(threads);
+        using var w = new Native<byte>(weights);
+        using var xs = new Native<float>(x);
+        var outputs = rows.Select(n => new Native<float>(n)).ToArray();
+        try
+        {
+            var starts = new long[] { 0, rows[0], rows[0] + rows[1] };
+            var pointers = starts.Select(s => (nint)(w.Pointer + (s * rowBytes))).ToArray();
+            MatMulDriver.MultiplyVectors(type, pointers, rows, outputs.Select(o => (nint)o.Pointer).ToArray(), k, xs.Pointer, 1, workspace);
+            for (var s = 0; s < rows.Length; s++)
+            {
+                using var alone = new Native<float>(rows[s]);
+                MatMulDriver.MultiplyVector(type, (byte*)pointers[s], k, rows[s], xs.Pointer, alone.Pointer, workspace);
+                Assert.Equal(alone.ToArray().Select(BitConverter.SingleToInt32Bits), outputs[s].ToArray().Select(BitConverter.SingleToInt32Bits));
+            }
+        }
+        finally
+        {
+            foreach (var output in outputs)
+            {
+                output.Dispose();
+            }
+        }
+    }
+
     [Theory]
     [InlineData(GgmlType.Q4_K)]
     [InlineData(GgmlType.Q8_0)]
@@ -104,5 +152,9 @@ public sealed unsafe class GroupedMatMulTests
         Assert.Throws<ArgumentOutOfRangeException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, two, 32, 2, x.Pointer, 3, y.Pointer, workspace));
         Assert.Throws<ArgumentException>(() => MatMulDriver.MultiplyVectors(GgmlType.Q8_0, two, 31, 2, x.Pointer, 1, y.Pointer, workspace)); // not whole blocks
         Assert.Throws<ArgumentNullException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, two, 32, 2, null, 1, y.Pointer, workspace));
+        nint[] outputs = [(nint)y.Pointer, (nint)(y.Pointer + 2)];
+        Assert.Throws<ArgumentException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, two, [2L], outputs, 32, x.Pointer, 1, workspace));
+        Assert.Throws<ArgumentOutOfRangeException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, two, [2L, 0L], outputs, 32, x.Pointer, 1, workspace));
+        Assert.Throws<ArgumentException>(() => MatMulDriver.MultiplyVectors(GgmlType.F32, two, [2L, 2L], [(nint)y.Pointer, 0], 32, x.Pointer, 1, workspace));
     }
 }
