@@ -72,6 +72,15 @@ Describe 'Measure-LlmMemory' {
             (Measure-LlmMemory -Preset llama-2-7b -Type Q4_0).Total / 1e9 | Should -BeLessThan 8
         }
 
+        It 'sizes mixtures of experts with every expert in the weights' {
+            # Mixtral 8x7B: 46.7 B parameters, 8 experts of which 2 run per token; llama-quantize's Q4_K_M rules.
+            $mixtral = Measure-LlmMemory -Preset mixtral-8x7b -Type Q4_K_M -ContextLength 8192
+            $mixtral.Weights | Should -Be 28447727616
+            $mixtral.KvCache | Should -Be 1GB
+            (Measure-LlmMemory -Preset qwen3-30b-a3b -Type Q8_0).Weights | Should -Be 32477962240
+            (Measure-LlmMemory -Preset qwen3-30b-a3b -Recommend -SystemMemory 24GB -ContextLength 8192 | Where-Object Fits | Select-Object -First 1).Type | Should -Be 'Q5_K_M'
+        }
+
         It 'solves the feed-forward width from -ParameterCount' {
             $preset = Measure-LlmMemory -Preset llama-3-8b -Type Q4_K_M
             $shape = Measure-LlmMemory -ParameterCount 8.03B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 128256 -Type Q4_K_M -ContextLength 8192
