@@ -88,29 +88,7 @@ internal sealed unsafe partial class MatMulRunner
         _prepared = !_scaled && kernels.PreparedDot is not null;
         _quantizeInJob = false;
         _m = inputRows; // for the activation rows; the tiles below are of one activation row each
-        if (_scaled)
-        {
-            _activationRowBytes = k * sizeof(float);
-            EnsureScratch(ScaledScratchBytes(k, inputRows));
-            _activations = _scratch;
-        }
-        else if (_prepared)
-        {
-            _activationRowBytes = PreparedRowBytes(kernels, k);
-            EnsureScratch(PreparedScratchBytes(kernels, k, inputRows));
-            _activations = _scratch;
-        }
-        else if (kernels.Quantize is null)
-        {
-            _activations = (byte*)x;
-            _activationRowBytes = k * sizeof(float);
-        }
-        else
-        {
-            _activationRowBytes = kernels.Activation.RowSizeBytes(k);
-            EnsureScratch(_activationRowBytes * inputRows);
-            _activations = _scratch;
-        }
+        PlaceActivations(kernels, k, x, inputRows);
 
         QuantizeRows(0, inputRows, worker: 0);
 

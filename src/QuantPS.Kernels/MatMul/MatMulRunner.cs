@@ -157,29 +157,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
 
         _scaled = m <= VectorMaxActs && kernels.ScaledDot is not null;
         _prepared = m <= VectorMaxActs && kernels.PreparedDot is not null;
-        if (_scaled)
-        {
-            _activationRowBytes = k * sizeof(float);
-            EnsureScratch(ScaledScratchBytes(k, m));
-            _activations = _scratch;
-        }
-        else if (_prepared)
-        {
-            _activationRowBytes = PreparedRowBytes(kernels, k);
-            EnsureScratch(PreparedScratchBytes(kernels, k, m));
-            _activations = _scratch;
-        }
-        else if (kernels.Quantize is null)
-        {
-            _activations = (byte*)x;
-            _activationRowBytes = k * sizeof(float);
-        }
-        else
-        {
-            _activationRowBytes = kernels.Activation.RowSizeBytes(k);
-            EnsureScratch(_activationRowBytes * m);
-            _activations = _scratch;
-        }
+        PlaceActivations(kernels, k, x, m);
 
         var threads = (long)ThreadCount;
         _quantizeInJob = kernels.Quantize is not null && m > VectorMaxActs;
@@ -209,6 +187,36 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         _tileCount = _actTiles * ((n + _rowsPerTile - 1) / _rowsPerTile);
 
         DealRuns(floatTiles: false);
+    }
+
+    // Where the activation rows of a job that is neither float tiles nor panels go: scaled floats or prepared rows
+    // (matrix-vector dots that have them, per _scaled / _prepared), the floats themselves (float weights), or
+    // quantized rows in the scratch.
+    private void PlaceActivations(MatMulKernels kernels, long k, float* x, long rows)
+    {
+        if (_scaled)
+        {
+            _activationRowBytes = k * sizeof(float);
+            EnsureScratch(ScaledScratchBytes(k, rows));
+            _activations = _scratch;
+        }
+        else if (_prepared)
+        {
+            _activationRowBytes = PreparedRowBytes(kernels, k);
+            EnsureScratch(PreparedScratchBytes(kernels, k, rows));
+            _activations = _scratch;
+        }
+        else if (kernels.Quantize is null)
+        {
+            _activations = (byte*)x;
+            _activationRowBytes = k * sizeof(float);
+        }
+        else
+        {
+            _activationRowBytes = kernels.Activation.RowSizeBytes(k);
+            EnsureScratch(_activationRowBytes * rows);
+            _activations = _scratch;
+        }
     }
 
     // Matrix-vector tiles go out as one contiguous run of weight rows per thread (see TileRuns); so do float tiles,

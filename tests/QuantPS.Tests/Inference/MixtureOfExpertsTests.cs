@@ -224,11 +224,7 @@ public sealed class MixtureOfExpertsTests
     public void Quantized_experts_equal_llama_quantize_and_their_logits_match_llama_cpp()
     {
         using var temp = new TempFolder();
-        var q4 = Path.Combine(temp.Path, "synth-256-llama-moe-Q4_K_M.gguf");
-        using (var f16 = GgufModel.Open(SyntheticExperts.Write(temp.Path, SyntheticExperts.LlamaMoe)))
-        {
-            QuantizeJob.Run(f16, QuantizePlan.Create(f16, QuantizeFileType.Parse("Q4_K_M")), q4, cancellationToken: Ct);
-        }
+        var q4 = LlamaMoeQ4KM(temp);
 
         Assert.Equal(LlamaMoeQ4KMSha256, Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(q4))));
         using var model = LlmModel.Load(q4);
@@ -252,11 +248,7 @@ public sealed class MixtureOfExpertsTests
     public void Quantized_experts_one_token_at_a_time_stay_within_llama_cpps_own_spread()
     {
         using var temp = new TempFolder();
-        var q4 = Path.Combine(temp.Path, "q4.gguf");
-        using (var f16 = GgufModel.Open(SyntheticExperts.Write(temp.Path, SyntheticExperts.LlamaMoe)))
-        {
-            QuantizeJob.Run(f16, QuantizePlan.Create(f16, QuantizeFileType.Parse("Q4_K_M")), q4, cancellationToken: Ct);
-        }
+        var q4 = LlamaMoeQ4KM(temp);
 
         using var model = LlmModel.Load(q4);
         using var context = model.CreateContext(new ContextOptions { ContextLength = 512, Threads = 2 });
@@ -293,13 +285,7 @@ public sealed class MixtureOfExpertsTests
     {
         using var temp = new TempFolder();
         var quantized = name.EndsWith("-Q4_K_M", StringComparison.Ordinal);
-        var path = SyntheticExperts.Write(temp.Path, SyntheticExperts.Get(quantized ? "llama-moe" : name));
-        if (quantized)
-        {
-            using var f16 = GgufModel.Open(path);
-            path = Path.Combine(temp.Path, "q4.gguf");
-            QuantizeJob.Run(f16, QuantizePlan.Create(f16, QuantizeFileType.Parse("Q4_K_M")), path, cancellationToken: Ct);
-        }
+        var path = quantized ? LlamaMoeQ4KM(temp) : SyntheticExperts.Write(temp.Path, SyntheticExperts.Get(name));
 
         var expected = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Inference", "Data", $"synth-256-{name}.p1_short.greedy48.ids.txt"))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray();
@@ -375,6 +361,15 @@ public sealed class MixtureOfExpertsTests
         TestContext.Current.TestOutputHelper?.WriteLine(
             $"{model.Config.Architecture} {prompt}: max |Δlogit| batch {batch}, one token at a time {steps} (all but {tipped} positions), {positions[^1]} (all)");
         return (batch, steps, positions[^1]);
+    }
+
+    // llama-moe quantized to Q4_K_M by our quantizer (llama-quantize's bytes: see the test that checks them).
+    private static string LlamaMoeQ4KM(TempFolder temp)
+    {
+        var q4 = Path.Combine(temp.Path, "synth-256-llama-moe-Q4_K_M.gguf");
+        using var f16 = GgufModel.Open(SyntheticExperts.Write(temp.Path, SyntheticExperts.LlamaMoe));
+        QuantizeJob.Run(f16, QuantizePlan.Create(f16, QuantizeFileType.Parse("Q4_K_M")), q4, cancellationToken: Ct);
+        return q4;
     }
 
     // A copy of a model with metadata keys set (added or replaced) and a tensor dropped.
