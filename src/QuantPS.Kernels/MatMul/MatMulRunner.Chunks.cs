@@ -12,11 +12,7 @@ internal sealed partial class MatMulRunner
     /// <summary>Runs <paramref name="body"/>(0 .. <paramref name="chunks"/> - 1), the chunks shared out over the threads.</summary>
     public void RunChunks(int chunks, Action<int> body)
     {
-        if (Interlocked.Exchange(ref _busy, 1) != 0)
-        {
-            throw new InvalidOperationException(
-                "This MatMulWorkspace is already running a job; give each thread its own workspace.");
-        }
+        Enter("a job");
 
         try
         {

@@ -23,11 +23,7 @@ internal sealed unsafe partial class MatMulRunner
     /// </summary>
     public void RunGrouped(MatMulKernels kernels, ReadOnlySpan<nint> weights, ReadOnlySpan<long> rows, ReadOnlySpan<nint> outputs, long k, float* x, int inputRows)
     {
-        if (Interlocked.Exchange(ref _busy, 1) != 0)
-        {
-            throw new InvalidOperationException(
-                "This MatMulWorkspace is already running a multiplication; give each thread its own workspace.");
-        }
+        Enter("a multiplication");
 
         try
         {

@@ -94,11 +94,7 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
     /// <summary>Y[m, n] = dot(W row n, X row m). Arguments are already validated.</summary>
     public void Run(MatMulKernels kernels, byte* weights, long k, long n, float* x, long m, float* y)
     {
-        if (Interlocked.Exchange(ref _busy, 1) != 0)
-        {
-            throw new InvalidOperationException(
-                "This MatMulWorkspace is already running a multiplication; give each thread its own workspace.");
-        }
+        Enter("a multiplication");
 
         try
         {
@@ -122,6 +118,16 @@ internal sealed unsafe partial class MatMulRunner : IDisposable
         {
             _kernels = null!;
             Volatile.Write(ref _busy, 0);
+        }
+    }
+
+    // One job at a time per workspace: a second caller (another thread) is told so instead of corrupting the first.
+    // The job's finally block clears _busy.
+    private void Enter(string job)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+        {
+            throw new InvalidOperationException($"This MatMulWorkspace is already running {job}; give each thread its own workspace.");
         }
     }
 
