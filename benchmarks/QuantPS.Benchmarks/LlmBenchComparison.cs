@@ -15,8 +15,9 @@ namespace QuantPS.Benchmarks;
 /// first evicted from the OS file cache (Linux), so both tools map the pages a fresh read brings in rather
 /// than whatever writing the file left there (a file our writer just wrote is cached in 4 KiB pages; read
 /// back it comes in 2 MiB folios, which the tools' mappings then cover with huge pages).
-/// <c>--shape moe</c> runs the small mixture of experts (<see cref="ModelShape.SmallMoe"/>) instead.
-/// Run: QUANTPS_LLAMA_BENCH=/path/llama-bench ... -- llm-bench [--types F16,Q8_0,Q4_K_M] [--reps 2] [--shape tinyllama|moe]
+/// <c>--shape moe</c> runs the small mixture of experts (<see cref="ModelShape.SmallMoe"/>) instead, <c>--shape
+/// llama3-8b</c> Llama-3-8B's shape (<see cref="ModelShape.Llama3_8B"/>; its F16 file takes 16 GB of disk).
+/// Run: QUANTPS_LLAMA_BENCH=/path/llama-bench ... -- llm-bench [--types F16,Q8_0,Q4_K_M] [--reps 2] [--shape tinyllama|moe|llama3-8b]
 /// </summary>
 public static partial class LlmBenchComparison
 {

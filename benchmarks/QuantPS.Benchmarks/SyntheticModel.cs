@@ -18,8 +18,14 @@ public sealed record ModelShape(string Name, int Embedding, int Layers, int Head
     /// </summary>
     public static readonly ModelShape SmallMoe = new("moe", 2048, 16, 32, 4, 1024, 32000, 2048, Experts: 32, ExpertsUsed: 8);
 
+    /// <summary>Llama-3-8B's shape (grouped-query attention with 8 KV heads, a 128256-token vocabulary): the size most
+    /// people run on a CPU, to check that what holds for TinyLlama's shape holds at 8 B parameters.</summary>
+    public static readonly ModelShape Llama3_8B = new("llama3-8b", 4096, 32, 32, 8, 14336, 128256, 8192);
+
+    private static readonly ModelShape[] All = [TinyLlama, SmallMoe, Llama3_8B];
+
     public static ModelShape Get(string name) =>
-        new[] { TinyLlama, SmallMoe }.SingleOrDefault(s => s.Name == name) ?? throw new ArgumentException($"No model shape '{name}' (tinyllama, moe).");
+        All.SingleOrDefault(s => s.Name == name) ?? throw new ArgumentException($"No model shape '{name}' ({string.Join(", ", All.Select(s => s.Name))}).");
 
     public int KvEmbedding => Embedding / Heads * KvHeads;
 
