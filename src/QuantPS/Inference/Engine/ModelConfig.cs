@@ -242,14 +242,20 @@ public sealed partial record ModelConfig
             long value;
             if (entry is GgufArray array)
             {
-                // Per-layer arrays (e.g. head_count_kv): only a uniform one is supported.
-                var values = array.Items.Cast<object>().Select(v => Convert.ToInt64(v, CultureInfo.InvariantCulture)).Distinct().ToArray();
-                if (values.Length != 1)
+                // Per-layer arrays (e.g. head_count_kv): only a uniform one is supported. Integer elements, or
+                // floats that are whole numbers (llama.cpp's get_arr converts float32 ones); anything else is refused.
+                var values = new HashSet<long>();
+                foreach (var item in array.Items)
                 {
-                    throw Invalid(key, "per-layer values that differ are not supported");
+                    values.Add(ArrayInteger(item) ?? throw Invalid(key, $"it is an array of {array.ElementType}, and {item} is not a whole number"));
                 }
 
-                value = values[0];
+                if (values.Count != 1)
+                {
+                    throw Invalid(key, values.Count == 0 ? "the array is empty" : "per-layer values that differ are not supported");
+                }
+
+                value = values.First();
             }
             else
             {
@@ -263,6 +269,15 @@ public sealed partial record ModelConfig
 
             return (int)value;
         }
+
+        private static long? ArrayInteger(object? item) => item switch
+        {
+            byte or sbyte or ushort or short or uint or int or long => Convert.ToInt64(item, CultureInfo.InvariantCulture),
+            ulong v when v <= long.MaxValue => (long)v,
+            float or double when Convert.ToDouble(item, CultureInfo.InvariantCulture) is var d
+                && double.IsFinite(d) && Math.Floor(d) == d && Math.Abs(d) <= int.MaxValue => (long)d,
+            _ => null,
+        };
 
         /// <summary>
         /// As <see cref="Int"/> for a key llama.cpp reads into one integer with get_key_or_arr: an array there is
