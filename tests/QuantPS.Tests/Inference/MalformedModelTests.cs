@@ -71,4 +71,17 @@ public sealed class MalformedModelTests
         using var loaded = LlmModel.Load(model.Write(temp.File("model.gguf")));
         Assert.Equal(2, loaded.Config.KvHeadCount);
     }
+
+    // 4 heads of 2^30 + 16 values wrap to 64 in int, which matched the real [64, 64] attn_q: the model loaded with a
+    // head dimension of a billion and asked for a 32 GB KV cache (and a 4 GB RoPE table).
+    [Fact]
+    public void Heads_times_key_length_that_wraps_around_is_invalid_metadata()
+    {
+        var model = new TinyModel(new TinySpec("llama", GgmlType.F32) { KvHeads = 4 });
+        model.Set("llama.attention.key_length", (1u << 30) + 16);
+        model.Set("llama.attention.value_length", (1u << 30) + 16);
+        model.Remove("llama.rope.dimension_count");
+        var e = Refused(model, "llama.attention.key_length");
+        Assert.Equal("LlmInvalidMetadata", e.ErrorId);
+    }
 }

@@ -145,6 +145,12 @@ public sealed partial record ModelConfig
         }
 
         var headDim = reader.Int("attention.key_length", min: 1, fallback: embedding / heads);
+        if ((long)heads * headDim > int.MaxValue)
+        {
+            // Unchecked, the product wraps and may then match a small attn_q while every head buffer is sized by key_length.
+            throw reader.Invalid("attention.key_length", $"{heads} heads of {headDim} values are more than any tensor can hold");
+        }
+
         var valueDim = reader.Int("attention.value_length", min: 1, fallback: embedding / heads);
         if (valueDim != headDim)
         {

@@ -238,7 +238,7 @@ public sealed unsafe class ModelWeights
                 loader.Matrix(p + "attn_v.weight", d, config.KvWidth));
         }
 
-        var qkv = loader.Matrix(fusedName, d, config.QueryWidth + (2 * config.KvWidth));
+        var qkv = loader.Matrix(fusedName, d, config.QueryWidth + (2L * config.KvWidth));
         return (qkv.RowSlice(0, config.QueryWidth, "Q"),
             qkv.RowSlice(config.QueryWidth, config.KvWidth, "K"),
             qkv.RowSlice(config.QueryWidth + config.KvWidth, config.KvWidth, "V"));
@@ -254,7 +254,7 @@ public sealed unsafe class ModelWeights
             return (loader.Matrix(p + "ffn_gate.weight", d, ff), loader.Matrix(p + "ffn_up.weight", d, ff));
         }
 
-        var fused = loader.Matrix(p + "ffn_up.weight", d, 2 * ff);
+        var fused = loader.Matrix(p + "ffn_up.weight", d, 2L * ff);
         return (fused.RowSlice(0, ff, "gate"), fused.RowSlice(ff, ff, "up"));
     }
 
@@ -303,7 +303,7 @@ public sealed unsafe class ModelWeights
                     $"The tensor {name} has shape [{string.Join(", ", tensor.Shape)}]; the metadata implies [{columns}, {rows}, {count}].", name);
             }
 
-            var all = Checked(tensor, columns, checked(rows * count));
+            var all = Checked(tensor, columns, (long)rows * count);
             return Enumerable.Range(0, count).Select(e => all.RowSlice(e * rows, rows, $"expert {e}")).ToArray();
         }
 
@@ -322,12 +322,17 @@ public sealed unsafe class ModelWeights
             return tensor;
         }
 
-        public WeightMatrix Matrix(string name, int columns, int rows) => Checked(Require(name, columns, rows), columns, rows);
+        public WeightMatrix Matrix(string name, int columns, long rows) => Checked(Require(name, columns, rows), columns, rows);
 
-        // A tensor the kernels can multiply, as a matrix of rows x columns.
-        private WeightMatrix Checked(GgufTensorInfo tensor, int columns, int rows)
+        // A tensor the kernels can multiply, as a matrix of rows x columns (rows in long: sums of widths may pass int).
+        private WeightMatrix Checked(GgufTensorInfo tensor, int columns, long rows)
         {
             var name = tensor.Name;
+            if (rows > int.MaxValue)
+            {
+                throw new LlmException(LlmErrorKind.InvalidTensor, $"The tensor {name} has {rows} rows, more than the kernels can address.", name);
+            }
+
             if (!MatMulDriver.IsSupported(tensor.Type))
             {
                 throw new LlmException(LlmErrorKind.InvalidTensor,
@@ -343,7 +348,7 @@ public sealed unsafe class ModelWeights
                     $"The tensor {name} ({tensor.Type}) has rows of {columns} values, not a whole number of {multiple}-value blocks.", name);
             }
 
-            return new WeightMatrix(name, tensor.Type, model.GetTensorPointer(tensor), columns, rows);
+            return new WeightMatrix(name, tensor.Type, model.GetTensorPointer(tensor), columns, (int)rows);
         }
 
         public float* OptionalVector(string name, int length) =>
