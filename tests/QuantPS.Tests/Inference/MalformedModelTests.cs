@@ -84,4 +84,17 @@ public sealed class MalformedModelTests
         var e = Refused(model, "llama.attention.key_length");
         Assert.Equal("LlmInvalidMetadata", e.ErrorId);
     }
+
+    // The layer table was allocated at block_count's size before the first missing tensor was noticed: 128 MB for
+    // 2^24 layers, an OutOfMemoryException for 2^31 - 1.
+    [Theory]
+    [InlineData(1u << 24)]
+    [InlineData(int.MaxValue)]
+    public void A_block_count_beyond_the_tensors_is_a_missing_tensor_without_a_huge_allocation(uint layers)
+    {
+        var model = Llama();
+        model.Set("llama.block_count", layers);
+        var e = Refused(model, "blk.2.attn_q.weight");
+        Assert.Equal("LlmMissingTensor", e.ErrorId);
+    }
 }

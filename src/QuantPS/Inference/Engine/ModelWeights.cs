@@ -171,17 +171,18 @@ public sealed unsafe class ModelWeights
         var tied = config.Architecture is "gemma" or "gemma2" || model.FindTensor("output.weight") is null;
         var output = loader.Matrix(tied ? "token_embd.weight" : "output.weight", d, config.VocabularySize);
 
-        var layers = new LayerWeights[config.LayerCount];
+        // block_count is only as good as the tensors behind it: size the list by what the file can hold, not by the key.
+        var layers = new List<LayerWeights>(Math.Min(config.LayerCount, model.Tensors.Count));
         var gemma2 = config.Architecture == "gemma2";
         var phimoe = config.Architecture == "phimoe"; // norms with biases, biased attention output and logits
         var qwen3 = config.Architecture is "qwen3" or "qwen3moe"; // per-head Q/K norms
-        for (var i = 0; i < layers.Length; i++)
+        for (var i = 0; i < config.LayerCount; i++)
         {
             var p = $"blk.{i}.";
             var (query, key, value) = QueryKeyValue(model, loader, config, p);
             var experts = config.IsMixtureOfExperts ? Experts(loader, config, p) : null;
             var (gate, up) = experts is null ? GateUp(loader, config, p) : default;
-            layers[i] = new LayerWeights
+            layers.Add(new LayerWeights
             {
                 AttentionNorm = loader.Vector(p + "attn_norm.weight", d),
                 Query = query,
@@ -203,7 +204,7 @@ public sealed unsafe class ModelWeights
                 KeyNorm = qwen3 ? loader.Vector(p + "attn_k_norm.weight", config.HeadDimension) : null,
                 PostAttentionNorm = gemma2 ? loader.Vector(p + "post_attention_norm.weight", d) : null,
                 PostFeedForwardNorm = gemma2 ? loader.Vector(p + "post_ffw_norm.weight", d) : null,
-            };
+            });
         }
 
         // As llama.cpp's llama loader: a longrope model has long/short factors instead of rope_freqs (all optional).
@@ -211,7 +212,7 @@ public sealed unsafe class ModelWeights
         var longRope = config.RopeScaling == RopeScaling.LongRope || config.Architecture is "phi3" or "phimoe"; // these always have their factor pair
         var ropeFreqs = longRope ? null : loader.OptionalVector("rope_freqs.weight", pairs);
         var outputBias = phimoe ? loader.Vector("output.bias", config.VocabularySize) : loader.OptionalVector("output.bias", config.VocabularySize);
-        return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, outputBias, layers, ropeFreqs)
+        return new ModelWeights(embedding, model.GetTensorPointer(embedding), loader.Vector("output_norm.weight", d), output, outputBias, layers.ToArray(), ropeFreqs)
         {
             OutputNormBias = phimoe ? loader.Vector("output_norm.bias", d) : null,
             RopeFactorsLong = longRope ? loader.OptionalVector("rope_factors_long.weight", pairs) : null,
