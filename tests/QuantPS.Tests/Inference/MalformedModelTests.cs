@@ -97,4 +97,16 @@ public sealed class MalformedModelTests
         var e = Refused(model, "blk.2.attn_q.weight");
         Assert.Equal("LlmMissingTensor", e.ErrorId);
     }
+
+    // Was an OverflowException from a checked cast.
+    [Theory]
+    [InlineData(1L << 40)]
+    [InlineData(-1L)]
+    [InlineData(0L)]
+    public void A_vocab_size_out_of_range_is_invalid_metadata(long size)
+    {
+        var model = Llama();
+        model.Set("llama.vocab_size", size);
+        Assert.Equal("LlmInvalidMetadata", Refused(model, "llama.vocab_size").ErrorId);
+    }
 }

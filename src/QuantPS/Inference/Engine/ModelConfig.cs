@@ -182,9 +182,14 @@ public sealed partial record ModelConfig
         var originalContext = reader.Int("rope.scaling.original_context_length", min: 0, fallback: 0);
 
         var scale = reader.Float("attention.scale", fallback: 0f);
-        var vocab = metadata.GetInteger(arch + ".vocab_size") ?? metadata.GetArray("tokenizer.ggml.tokens")?.Count
+        var vocab = metadata.ContainsKey(arch + ".vocab_size") ? reader.Int("vocab_size", min: 1)
+            : metadata.GetArray("tokenizer.ggml.tokens")?.Count
             ?? throw new LlmException(LlmErrorKind.MissingMetadata,
                 $"The model has neither {arch}.vocab_size nor tokenizer.ggml.tokens, so its vocabulary size is unknown.", arch + ".vocab_size");
+        if (vocab < 1)
+        {
+            throw new LlmException(LlmErrorKind.InvalidMetadata, "The vocabulary (tokenizer.ggml.tokens) is empty.", "tokenizer.ggml.tokens");
+        }
 
         var config = new ModelConfig
         {
@@ -195,7 +200,7 @@ public sealed partial record ModelConfig
             HeadCount = heads,
             KvHeadCount = kvHeads,
             HeadDimension = headDim,
-            VocabularySize = checked((int)vocab),
+            VocabularySize = vocab,
             TrainedContextLength = trainedContext,
             RmsNormEpsilon = reader.Float("attention.layer_norm_rms_epsilon"),
             RopeLayout = arch == "llama" ? RopeLayout.Normal : RopeLayout.Neox, // llama-model.cpp llama_model_rope_type
