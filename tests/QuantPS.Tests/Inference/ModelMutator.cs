@@ -62,7 +62,8 @@ internal static class ModelMutator
         var block = type is GgmlType.Q4_K or GgmlType.Q6_K ? 256 : type is GgmlType.Q8_0 or GgmlType.Q4_0 ? 32 : 1;
         int Width(int max) => block == 1 ? 1 + random.Next(max) : block * (1 + random.Next(Math.Max(1, max / block)));
         var heads = new[] { 1, 1, 2, 3, 4, 4, 8, 16 }[random.Next(8)];
-        var kvHeads = Enumerable.Range(1, heads).Where(k => heads % k == 0).ToArray()[random.Next(Enumerable.Range(1, heads).Count(k => heads % k == 0))];
+        var divisors = Enumerable.Range(1, heads).Where(k => heads % k == 0).ToArray();
+        var kvHeads = divisors[random.Next(divisors.Length)];
         var headDim = new[] { 2, 4, 6, 8, 16, 18, 32, 64, 80, 128, 256 }[random.Next(11)];
         while (headDim * heads % block != 0)
         {
