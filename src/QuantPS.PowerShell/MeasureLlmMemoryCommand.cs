@@ -59,6 +59,16 @@ public sealed class MeasureLlmMemoryCommand : GgufCmdletBase
     [Parameter(Mandatory = true, ParameterSetName = ShapeSet)]
     public long VocabularySize { get; set; }
 
+    /// <summary>Experts per layer, for a mixture of experts in Mixtral's layout (each expert -FeedForwardLength wide; solved from -ParameterCount when that is left out).</summary>
+    [Parameter(ParameterSetName = ShapeSet)]
+    [ValidateRange(0, 4096)]
+    public int ExpertCount { get; set; }
+
+    /// <summary>Experts each token runs (llama.cpp's expert_used_count); required with -ExpertCount.</summary>
+    [Parameter(ParameterSetName = ShapeSet)]
+    [ValidateRange(1, 4096)]
+    public int ExpertUsedCount { get; set; }
+
     /// <summary>The quantization: a file is measured as ConvertTo-Quantized would write it; a hypothetical model is planned at it (default F16).</summary>
     [Parameter]
     [ArgumentCompleter(typeof(QuantizeTypeCompleter))]
@@ -276,9 +286,16 @@ public sealed class MeasureLlmMemoryCommand : GgufCmdletBase
             return (shape, preset.Name);
         }
 
+        if (ExpertCount > 0 && ExpertUsedCount == 0)
+        {
+            throw new MemoryEstimateException(MemoryErrorIds.InvalidShape,
+                $"-ExpertCount {ExpertCount} needs -ExpertUsedCount: how many of the experts each token runs (Mixtral: 2 of 8).");
+        }
+
         int heads = HeadCount > 0 ? HeadCount : (int)(EmbeddingLength / Math.Max(1, HeadDimension));
         var custom = new HypotheticalShape("llama", BlockCount, EmbeddingLength, heads, HeadCountKv, HeadDimension,
-            FeedForwardLength, VocabularySize, ContextLength > 0 ? ContextLength : 4096);
+            FeedForwardLength, VocabularySize, ContextLength > 0 ? ContextLength : 4096,
+            ExpertCount: ExpertCount, ExpertUsedCount: ExpertUsedCount);
         if (FeedForwardLength == 0)
         {
             (custom with { FeedForwardLength = 256 }).Validate();

@@ -148,6 +148,28 @@ public sealed class MeasureLlmMemoryTests(PowerShellSession session) : IClassFix
     }
 
     [Fact]
+    public void A_mixture_of_experts_shape_is_solved_from_its_parameter_count()
+    {
+        // Mixtral-8x7B typed in by hand: its feed-forward (expert) width solved from 46.7 B gives the preset's figures.
+        var result = _session.Run(
+            """
+            Measure-LlmMemory -ParameterCount 46.7B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000 -ExpertCount 8 -ExpertUsedCount 2 -Type Q4_K_M -ContextLength 8192
+            Measure-LlmMemory -Preset mixtral-8x7b -Type Q4_K_M -ContextLength 8192
+            Measure-LlmMemory -ParameterCount 46.7B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000 -Type Q4_K_M -ContextLength 8192
+            """);
+
+        Assert.Empty(result.Errors);
+        var (shape, preset, dense) = ((LlmMemoryEstimate)result.Output[0].BaseObject, (LlmMemoryEstimate)result.Output[1].BaseObject,
+            (LlmMemoryEstimate)result.Output[2].BaseObject);
+        Assert.Equal(preset.ParameterCount, shape.ParameterCount);
+        Assert.Equal(preset.Weights, shape.Weights);
+        Assert.Equal(preset.ComputeBuffers, shape.ComputeBuffers);
+        Assert.True(shape.IsHypothetical);
+        // Without -ExpertCount the same count is one dense model, quantized by other rules (no 8-expert mix).
+        Assert.NotEqual(shape.Weights, dense.Weights);
+    }
+
+    [Fact]
     public void A_count_far_from_the_preset_warns()
     {
         var result = _session.Run("Measure-LlmMemory -Preset mistral-7b -ParameterCount 70B -WarningVariable w -WarningAction SilentlyContinue; $w.Count");
@@ -160,6 +182,9 @@ public sealed class MeasureLlmMemoryTests(PowerShellSession session) : IClassFix
     [InlineData("Measure-LlmMemory -Preset llama-3-8b -ParameterCount seventy", "MemoryInvalidParameterCount", ErrorCategory.InvalidArgument)]
     [InlineData("Measure-LlmMemory -ParameterCount 7B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 3 -VocabularySize 32000", "MemoryInvalidShape", ErrorCategory.InvalidArgument)]
     [InlineData("Measure-LlmMemory -ParameterCount 1M -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000", "MemoryInvalidShape", ErrorCategory.InvalidArgument)]
+    [InlineData("Measure-LlmMemory -ParameterCount 47B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000 -ExpertCount 8", "MemoryInvalidShape", ErrorCategory.InvalidArgument)]
+    [InlineData("Measure-LlmMemory -ParameterCount 47B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000 -ExpertCount 8 -ExpertUsedCount 9", "MemoryInvalidShape", ErrorCategory.InvalidArgument)]
+    [InlineData("Measure-LlmMemory -ParameterCount 7B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000 -ExpertUsedCount 2", "MemoryInvalidShape", ErrorCategory.InvalidArgument)]
     [InlineData("Measure-LlmMemory -Preset llama-3-8b -Type Q9_K", "MemoryUnknownQuantizationType", ErrorCategory.InvalidArgument)]
     [InlineData("Measure-LlmMemory -Preset llama-3-8b -KvCacheType Q8_0 -FlashAttention Disabled", "MemoryKvTypeNeedsFlashAttention", ErrorCategory.InvalidOperation)]
     [InlineData("Measure-LlmMemory -Preset llama-3-8b -Recommend -MaxGpuLayers", "MemoryInvalidSetting", ErrorCategory.InvalidArgument)]

@@ -81,6 +81,15 @@ Describe 'Measure-LlmMemory' {
             (Measure-LlmMemory -Preset qwen3-30b-a3b -Recommend -SystemMemory 24GB -ContextLength 8192 | Where-Object Fits | Select-Object -First 1).Type | Should -Be 'Q5_K_M'
         }
 
+        It 'sizes a mixture of experts typed in as a shape like its preset' {
+            $preset = Measure-LlmMemory -Preset mixtral-8x7b -Type Q4_K_M -ContextLength 8192
+            $shape = Measure-LlmMemory -ParameterCount 46.7B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000 -ExpertCount 8 -ExpertUsedCount 2 -Type Q4_K_M -ContextLength 8192
+            $shape.Weights | Should -Be $preset.Weights
+            $shape.ComputeBuffers | Should -Be $preset.ComputeBuffers
+            { Measure-LlmMemory -ParameterCount 47B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 32000 -ExpertCount 8 } |
+                Should -Throw -ErrorId 'MemoryInvalidShape*'
+        }
+
         It 'solves the feed-forward width from -ParameterCount' {
             $preset = Measure-LlmMemory -Preset llama-3-8b -Type Q4_K_M
             $shape = Measure-LlmMemory -ParameterCount 8.03B -BlockCount 32 -EmbeddingLength 4096 -HeadCountKv 8 -VocabularySize 128256 -Type Q4_K_M -ContextLength 8192
